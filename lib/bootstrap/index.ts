@@ -1,0 +1,3 @@
+// The Postfix bootstrap generator: pure functions, no AWS calls, no CDK.
+export * from './options';
+export * from './render';

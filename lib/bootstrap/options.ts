@@ -1,0 +1,143 @@
+// Options of the Postfix bootstrap and their validation. Every value that reaches the script is
+// checked here against a strict pattern, so nothing a shell would interpret can get through.
+import { isIPv4 } from 'node:net';
+import { DEFAULT_SMTP_PORT, SmtpTlsMode, assertRegion, hasSmtpEndpoint, smtpEndpoint, tlsModeOf } from '../smtp';
+
+/** What the boot script needs to know. */
+export interface BootstrapOptions {
+  /** The SES region whose SMTP endpoint relays the mail, e.g. `eu-west-1`. */
+  readonly region: string;
+  /** Name or ARN of the Secrets Manager secret holding `{"username", "password"}`. */
+  readonly secretId: string;
+  /**
+   * The region of the secret.
+   * @default - the SES region
+   */
+  readonly secretRegion?: string;
+  /**
+   * SES SMTP port: 25, 587, 2587 (STARTTLS) or 465, 2465 (TLS wrapper).
+   * @default 587
+   */
+  readonly port?: number;
+  /**
+   * Host name to connect to instead of the regional endpoint, e.g. an SES VPC endpoint's DNS name.
+   * @default - `email-smtp.REGION.amazonaws.com` (or the FIPS host with `fips`)
+   */
+  readonly endpoint?: string;
+  /**
+   * Use SES's FIPS SMTP endpoint of the region.
+   * @default false
+   */
+  readonly fips?: boolean;
+  /**
+   * IPv4 networks (CIDR) allowed to relay through this host. Empty: a null client that listens on
+   * loopback only. Non-empty: a relay hub listening on all interfaces for loopback and these only.
+   * @default - null client
+   */
+  readonly relayNetworks?: string[];
+  /**
+   * SES configuration set named in `X-SES-CONFIGURATION-SET` on every message that has none.
+   * @default - no header added
+   */
+  readonly configurationSet?: string;
+}
+
+/** Options after validation, with every default filled in. */
+export interface ResolvedBootstrapOptions {
+  readonly region: string;
+  readonly secretId: string;
+  readonly secretRegion: string;
+  readonly port: number;
+  readonly tlsMode: SmtpTlsMode;
+  readonly endpoint: string;
+  readonly relayNetworks: string[];
+  readonly configurationSet: string;
+  /** Non-fatal findings (e.g. a region where SES SMTP is not known to us). */
+  readonly warnings: string[];
+}
+
+const SECRET_ID = /^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:)?[A-Za-z0-9/_+=.@-]{1,512}$/;
+const HOST_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const CONFIGURATION_SET = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** Validates a host name (RFC 1123 labels, at least two, at most 253 characters). */
+export function assertHostName(host: string, what = 'endpoint'): void {
+  const labels = host.toLowerCase().split('.');
+  if (host.length > 253 || labels.length < 2 || !labels.every((l) => HOST_LABEL.test(l))) {
+    throw new Error(
+      `invalid ${what} ${JSON.stringify(host)}: expected a DNS host name such as email-smtp.eu-west-1.amazonaws.com (letters, digits, dashes, dots)`,
+    );
+  }
+}
+
+/**
+ * Validates an IPv4 CIDR and returns it in canonical form. Refuses networks that would make an
+ * open relay (a prefix shorter than /8) and host bits set past the prefix.
+ */
+export function parseRelayNetwork(cidr: string): string {
+  const m = /^([0-9.]+)\/([0-9]{1,2})$/.exec(cidr.trim());
+  const allowed = 'expected an IPv4 network such as 10.0.0.0/16 (IPv6 is not supported yet)';
+  if (!m || !isIPv4(m[1]) || Number(m[2]) > 32) {
+    throw new Error(`invalid relay network ${JSON.stringify(cidr)}: ${allowed}`);
+  }
+  const prefix = Number(m[2]);
+  if (prefix < 8) {
+    throw new Error(
+      `refusing relay network ${JSON.stringify(cidr)}: a prefix shorter than /8 would make an open relay; list the VPC or subnet CIDRs (/8 to /32)`,
+    );
+  }
+  const octets = m[1].split('.').map(Number);
+  const address = octets.reduce((acc, o) => acc * 256 + o, 0);
+  const size = 2 ** (32 - prefix);
+  if (address % size !== 0) {
+    const base = address - (address % size);
+    const canonical = [24, 16, 8, 0].map((s) => Math.floor(base / 2 ** s) % 256).join('.');
+    throw new Error(
+      `invalid relay network ${JSON.stringify(cidr)}: host bits are set past /${prefix}; did you mean ${canonical}/${prefix}?`,
+    );
+  }
+  return `${octets.join('.')}/${prefix}`;
+}
+
+/** Validates the options and fills in defaults; throws an Error naming the bad value otherwise. */
+export function resolveBootstrapOptions(options: BootstrapOptions): ResolvedBootstrapOptions {
+  const warnings: string[] = [];
+  assertRegion(options.region);
+  const secretRegion = options.secretRegion ?? options.region;
+  assertRegion(secretRegion);
+  if (!SECRET_ID.test(options.secretId ?? '')) {
+    throw new Error(
+      `invalid secret id ${JSON.stringify(options.secretId)}: expected a Secrets Manager secret name or ARN (letters, digits and / _ + = . @ -)`,
+    );
+  }
+  const port = options.port ?? DEFAULT_SMTP_PORT;
+  const tlsMode = tlsModeOf(port);
+  let endpoint: string;
+  if (options.endpoint !== undefined) {
+    assertHostName(options.endpoint);
+    endpoint = options.endpoint.toLowerCase();
+  } else {
+    endpoint = smtpEndpoint(options.region, { fips: options.fips });
+    if (!hasSmtpEndpoint(options.region)) {
+      warnings.push(`SES is not known to offer SMTP in ${options.region}; ${endpoint} may not exist`);
+    }
+  }
+  const relayNetworks = [...new Set((options.relayNetworks ?? []).map(parseRelayNetwork))];
+  const configurationSet = options.configurationSet ?? '';
+  if (configurationSet !== '' && !CONFIGURATION_SET.test(configurationSet)) {
+    throw new Error(
+      `invalid configuration set ${JSON.stringify(configurationSet)}: SES names are 1 to 64 letters, digits, underscores or dashes`,
+    );
+  }
+  return {
+    region: options.region,
+    secretId: options.secretId,
+    secretRegion,
+    port,
+    tlsMode,
+    endpoint,
+    relayNetworks,
+    configurationSet,
+    warnings,
+  };
+}

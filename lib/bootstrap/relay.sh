@@ -1,0 +1,304 @@
+# Body of the ses-relay boot script. The generator (render.ts) puts a shebang and the validated
+# settings (SES_HOST, SES_PORT, ...) above this text; whole-line comments are stripped on render
+# to stay far below EC2's 16 KB user-data limit.
+set -euo pipefail
+umask 077
+export PATH="$PATH:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+PF=/etc/postfix
+CHANGED=0
+RESTART=0
+TMP_FILE=
+SMTP_PASS=
+
+log() { printf 'ses-relay: %s\n' "$*" >&2; }
+die() {
+  log "error: $*"
+  exit 1
+}
+cleanup() {
+  SMTP_PASS=
+  if [ -n "$TMP_FILE" ]; then rm -f "$TMP_FILE"; fi
+}
+trap cleanup EXIT
+
+SUPPORTED="Amazon Linux 2023, Amazon Linux 2, RHEL/Rocky/AlmaLinux 8 and 9, Ubuntu 22.04 and 24.04, Debian 11 and 12"
+
+detect_os() {
+  [ -r /etc/os-release ] || die "cannot read /etc/os-release; supported: $SUPPORTED"
+  local id ver
+  # shellcheck disable=SC1091
+  id=$(. /etc/os-release && printf '%s' "${ID:-}")
+  # shellcheck disable=SC1091
+  ver=$(. /etc/os-release && printf '%s' "${VERSION_ID:-}")
+  case "$id:$ver" in
+    amzn:2023*) PKG=dnf ;;
+    amzn:2) PKG=yum ;;
+    rhel:8* | rhel:9* | rocky:8* | rocky:9* | almalinux:8* | almalinux:9*) PKG=dnf ;;
+    ubuntu:22.04 | ubuntu:24.04 | debian:11 | debian:12) PKG=apt ;;
+    *) die "unsupported distribution '$id $ver'; supported: $SUPPORTED" ;;
+  esac
+  if [ "$PKG" = apt ]; then
+    CA_FILE=/etc/ssl/certs/ca-certificates.crt
+  else
+    CA_FILE=/etc/pki/tls/certs/ca-bundle.crt
+  fi
+}
+
+# True when a package is installed.
+have_pkg() {
+  if [ "$PKG" = apt ]; then
+    # shellcheck disable=SC2016
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'
+  else
+    rpm -q "$1" >/dev/null 2>&1
+  fi
+}
+
+pkg_install() {
+  if [ "$PKG" = apt ]; then
+    # "No configuration": the package must not start an Internet-facing Postfix of its own.
+    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+    DEBIAN_FRONTEND=noninteractive apt-get -y -q update >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get -y -q -o Dpkg::Options::=--force-confold install "$@" >/dev/null
+  else
+    "$PKG" -y -q install "$@" >/dev/null
+  fi
+}
+
+install_packages() {
+  local p missing=() sasl=cyrus-sasl-plain
+  [ "$PKG" = apt ] && sasl=libsasl2-modules
+  for p in sendmail sendmail-bin; do
+    if have_pkg "$p"; then
+      log "removing $p"
+      if [ "$PKG" = apt ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get -y -q purge "$p" >/dev/null
+      else
+        "$PKG" -y -q remove "$p" >/dev/null
+      fi
+    fi
+  done
+  for p in postfix "$sasl" ca-certificates; do
+    have_pkg "$p" || missing+=("$p")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    log "installing ${missing[*]}"
+    pkg_install "${missing[@]}" || die "could not install ${missing[*]}"
+  fi
+}
+
+ensure_aws_cli() {
+  command -v aws >/dev/null 2>&1 && return 0
+  log "installing the AWS CLI"
+  pkg_install awscli 2>/dev/null || true
+  command -v aws >/dev/null 2>&1 && return 0
+  # Not packaged here (Ubuntu 24.04, RHEL): AWS's own bundle.
+  local d
+  d=$(mktemp -d)
+  pkg_install unzip curl 2>/dev/null || true
+  if curl -fsSL "https://awscli.amazonaws.com/awscli-exe-linux-$(uname -m).zip" -o "$d/awscli.zip" &&
+    unzip -q "$d/awscli.zip" -d "$d"; then
+    "$d/aws/install" --update >/dev/null || true
+  fi
+  rm -rf "$d"
+  command -v aws >/dev/null 2>&1 || die "the AWS CLI is needed to fetch the credentials and could not be installed"
+}
+
+# Reads the credentials with the instance role. Transient failures (role credentials not yet
+# delivered, network not up) are retried until SES_RELAY_CREDENTIALS_WAIT seconds have passed;
+# a refusal (access denied, no such secret) fails at once. Either way: no relay without them.
+fetch_credentials() {
+  local out deadline delay=2 re_user re_pass
+  deadline=$(($(date +%s) + ${SES_RELAY_CREDENTIALS_WAIT:-300}))
+  while :; do
+    if out=$(aws secretsmanager get-secret-value --secret-id "$SECRET_ID" --region "$SECRET_REGION" \
+      --query SecretString --output text 2>&1); then
+      break
+    fi
+    out=${out##*$'\n'}
+    case $out in
+      *AccessDenied* | *ResourceNotFound* | *InvalidParameter* | *InvalidRequest* | *ValidationException* | *DecryptionFailure*)
+        die "Secrets Manager refused to return $SECRET_ID: ${out:0:300}"
+        ;;
+    esac
+    [ "$(date +%s)" -lt "$deadline" ] || die "could not fetch $SECRET_ID from Secrets Manager in time: ${out:0:300}"
+    log "credentials not available yet (${out:0:200}); retrying in ${delay}s"
+    sleep "$delay"
+    [ "$delay" -ge 30 ] || delay=$((delay * 2))
+  done
+  re_user='"username"[[:space:]]*:[[:space:]]*"([A-Z0-9]{16,128})"'
+  re_pass='"password"[[:space:]]*:[[:space:]]*"([A-Za-z0-9+/=\\]{20,256})"'
+  [[ $out =~ $re_user ]] || die "secret $SECRET_ID has no valid \"username\" (the SMTP user name, an access key id)"
+  SMTP_USER=${BASH_REMATCH[1]}
+  [[ $out =~ $re_pass ]] || die "secret $SECRET_ID has no valid \"password\" (the SES SMTP password)"
+  SMTP_PASS=${BASH_REMATCH[1]//\\/}
+  out=
+}
+
+# Writes sasl_passwd whole or not at all: a 0600 temporary file in the same directory, then rename.
+write_credentials() {
+  TMP_FILE=$(mktemp "$PF/.sasl_passwd.XXXXXX")
+  chmod 0600 "$TMP_FILE"
+  printf '[%s]:%s %s:%s\n' "$SES_HOST" "$SES_PORT" "$SMTP_USER" "$SMTP_PASS" >"$TMP_FILE"
+  SMTP_PASS=
+  if [ -f "$PF/sasl_passwd" ] && [ -f "$PF/sasl_passwd$DB_SUFFIX" ] && cmp -s "$TMP_FILE" "$PF/sasl_passwd"; then
+    rm -f "$TMP_FILE"
+  else
+    mv -f "$TMP_FILE" "$PF/sasl_passwd"
+    postmap "$DB_TYPE:$PF/sasl_passwd"
+    CHANGED=1
+  fi
+  TMP_FILE=
+  chown root:root "$PF/sasl_passwd" "$PF/sasl_passwd$DB_SUFFIX"
+  chmod 0600 "$PF/sasl_passwd" "$PF/sasl_passwd$DB_SUFFIX"
+}
+
+# Sets a main.cf parameter only when it differs, so a second run changes nothing.
+set_conf() {
+  local current
+  current=$(postconf -h "$1" 2>/dev/null || true)
+  [ "$current" = "$2" ] && return 0
+  postconf -e "$1 = $2"
+  CHANGED=1
+  case $1 in inet_interfaces | inet_protocols) RESTART=1 ;; esac
+}
+
+# Writes a file only when its content differs.
+put_file() {
+  if [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; then return 0; fi
+  printf '%s\n' "$2" >"$1"
+  chmod 0644 "$1"
+  CHANGED=1
+}
+
+# Adds a master.cf service line unless the service exists (plain text: Postfix 2.10 has no postconf -M).
+ensure_service() {
+  grep -Eq "^$1[[:space:]]+$2[[:space:]]" "$PF/master.cf" && return 0
+  printf '%s\n' "$3" >>"$PF/master.cf"
+  CHANGED=1
+}
+
+configure_postfix() {
+  local tls_wrapper=no maps
+  chmod 0644 "$PF/main.cf"
+  [ "$SES_TLS" = wrapper ] && tls_wrapper=yes
+  if [ "$tls_wrapper" = yes ] && ! postconf -d 2>/dev/null | grep -q '^smtp_tls_wrappermode '; then
+    die "port $SES_PORT needs Postfix 3.0 or newer (TLS wrapper mode); use port 587"
+  fi
+  set_conf relayhost "[$SES_HOST]:$SES_PORT"
+  set_conf smtp_sasl_auth_enable yes
+  set_conf smtp_sasl_password_maps "$DB_TYPE:$PF/sasl_passwd"
+  # Plaintext mechanisms (SES offers PLAIN and LOGIN) only inside TLS, which "secure" makes mandatory.
+  set_conf smtp_sasl_security_options "noanonymous, noplaintext"
+  set_conf smtp_sasl_tls_security_options noanonymous
+  set_conf smtp_sasl_auth_soft_bounce yes
+  # "secure", not the procedure's "encrypt": the certificate must name the endpoint, signed by a CA
+  # the distribution trusts, before the credentials are sent.
+  set_conf smtp_tls_security_level secure
+  set_conf smtp_tls_secure_cert_match nexthop
+  set_conf smtp_tls_CAfile "$CA_FILE"
+  set_conf smtp_tls_mandatory_protocols '!SSLv2, !SSLv3, !TLSv1, !TLSv1.1'
+  set_conf smtp_tls_protocols '!SSLv2, !SSLv3, !TLSv1, !TLSv1.1'
+  set_conf smtp_tls_wrappermode "$tls_wrapper"
+  set_conf smtp_tls_note_starttls_offer yes
+  set_conf smtp_tls_loglevel 1
+  # Null client or relay hub: nothing is delivered locally; only loopback and RELAY_NETWORKS may relay.
+  set_conf mydestination ''
+  set_conf relay_domains ''
+  set_conf inet_protocols ipv4
+  if [ -n "$RELAY_NETWORKS" ]; then
+    set_conf inet_interfaces all
+    set_conf mynetworks "127.0.0.0/8 $RELAY_NETWORKS"
+  else
+    set_conf inet_interfaces loopback-only
+    set_conf mynetworks 127.0.0.0/8
+  fi
+  set_conf smtpd_relay_restrictions 'permit_mynetworks, reject'
+  set_conf smtpd_recipient_restrictions 'permit_mynetworks, reject'
+  set_conf disable_vrfy_command yes
+  set_conf smtpd_helo_required yes
+  configure_configuration_set
+  # As the procedure says: a fallback relay would bypass SES.
+  if grep -Eq '^[[:space:]]+-o[[:space:]]+smtp_fallback_relay=' "$PF/master.cf"; then
+    sed -i -E 's/^([[:space:]]+-o[[:space:]]+smtp_fallback_relay=)/#\1/' "$PF/master.cf"
+    CHANGED=1
+  fi
+  configure_logging
+  maps=$(postconf -h smtp_sasl_password_maps)
+  [ "$maps" = "$DB_TYPE:$PF/sasl_passwd" ] || die "main.cf did not take the settings"
+}
+
+# SES reads X-SES-CONFIGURATION-SET. Messages that carry their own keep it: cleanup routes them
+# to the ses-keep transport, which adds nothing; every other message gets ours at delivery.
+configure_configuration_set() {
+  if [ -z "$CONFIGURATION_SET" ]; then
+    set_conf header_checks ''
+    set_conf smtp_header_checks ''
+    return 0
+  fi
+  put_file "$PF/ses_header_checks" "/^X-SES-CONFIGURATION-SET:/ FILTER ses-keep:[$SES_HOST]:$SES_PORT"
+  put_file "$PF/ses_smtp_header_checks" "/^Message-ID:/ PREPEND X-SES-CONFIGURATION-SET: $CONFIGURATION_SET"
+  ensure_service ses-keep unix "ses-keep  unix  -       -       n       -       -       smtp -o smtp_header_checks="
+  set_conf header_checks "regexp:$PF/ses_header_checks"
+  set_conf smtp_header_checks "regexp:$PF/ses_smtp_header_checks"
+  # A Message-ID on every message, so that the PREPEND above has exactly one header to fire on.
+  set_conf always_add_missing_headers yes
+}
+
+# Without a syslog daemon (Amazon Linux 2023 is journald-only) Postfix 3.4+ writes /var/log/maillog itself.
+configure_logging() {
+  if command -v rsyslogd >/dev/null 2>&1 || command -v syslog-ng >/dev/null 2>&1; then return 0; fi
+  postconf -d 2>/dev/null | grep -q '^maillog_file ' || return 0
+  ensure_service postlog unix-dgram "postlog   unix-dgram n  -       n       -       1       postlogd"
+  set_conf maillog_file /var/log/maillog
+}
+
+start_postfix() {
+  postfix check || die "postfix check failed"
+  if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+    systemctl enable postfix >/dev/null 2>&1 || true
+    if ! systemctl is-active --quiet postfix; then
+      systemctl start postfix
+    elif [ "$RESTART" = 1 ]; then
+      systemctl restart postfix
+    elif [ "$CHANGED" = 1 ]; then
+      systemctl reload postfix
+    fi
+  else
+    # No systemd (a container): do what Debian's unit does before start, then Postfix's own commands.
+    if [ -x /usr/lib/postfix/configure-instance.sh ]; then /usr/lib/postfix/configure-instance.sh - >/dev/null; fi
+    if ! postfix status >/dev/null 2>&1; then
+      postfix start
+    elif [ "$RESTART" = 1 ]; then
+      postfix stop && postfix start
+    elif [ "$CHANGED" = 1 ]; then
+      postfix reload
+    fi
+  fi
+  postfix status >/dev/null 2>&1 || die "Postfix is not running"
+}
+
+main() {
+  [ "$(id -u)" = 0 ] || die "must run as root"
+  detect_os
+  install_packages
+  ensure_aws_cli
+  fetch_credentials
+  [ -f "$PF/main.cf" ] || : >"$PF/main.cf"
+  DB_TYPE=$(postconf -d -h default_database_type 2>/dev/null || echo hash)
+  case $DB_TYPE in
+    lmdb) DB_SUFFIX=.lmdb ;;
+    cdb) DB_SUFFIX=.cdb ;;
+    *) DB_SUFFIX=.db ;;
+  esac
+  write_credentials
+  configure_postfix
+  start_postfix
+  if [ -n "$RELAY_NETWORKS" ]; then
+    log "Postfix relays through [$SES_HOST]:$SES_PORT for loopback and $RELAY_NETWORKS"
+  else
+    log "Postfix relays through [$SES_HOST]:$SES_PORT for this host only"
+  fi
+}
+
+main "$@"

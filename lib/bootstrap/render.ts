@@ -1,0 +1,73 @@
+// Renders the Postfix bootstrap: a bash script, or the same script inside a #cloud-config
+// document. Pure text in, text out; no AWS calls and no CDK.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { type BootstrapOptions, type ResolvedBootstrapOptions, resolveBootstrapOptions } from './options';
+
+/** How the bootstrap is wrapped. */
+export enum BootstrapFormat {
+  /** A bash script (`#!/bin/bash`), usable as EC2 user data or run by hand as root. */
+  SHELL = 'shell',
+  /** A `#cloud-config` document that writes the script and runs it once. */
+  CLOUD_CONFIG = 'cloud-config',
+}
+
+/** Where the cloud-config variant installs the script on the instance. */
+export const INSTALLED_SCRIPT_PATH = '/usr/local/sbin/ses-relay-bootstrap';
+
+/** EC2 accepts at most 16 KB of user data (before base64). */
+export const USER_DATA_LIMIT = 16384;
+
+let body: string | undefined;
+
+/** The script body with whole-line comments and blank lines removed (heredoc-free by design). */
+function scriptBody(): string {
+  body ??= readFileSync(join(__dirname, 'relay.sh'), 'utf8')
+    .split('\n')
+    .filter((line) => !/^\s*#(?!\s*shellcheck)/.test(line) && line.trim() !== '')
+    .join('\n');
+  return body;
+}
+
+// Values are validated by resolveBootstrapOptions; quoting is a second line of defence.
+function shellQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The script header: the settings, one shell variable each. */
+function settings(o: ResolvedBootstrapOptions): string {
+  const vars: [string, string][] = [
+    ['SES_HOST', o.endpoint],
+    ['SES_PORT', String(o.port)],
+    ['SES_TLS', o.tlsMode],
+    ['SECRET_ID', o.secretId],
+    ['SECRET_REGION', o.secretRegion],
+    ['RELAY_NETWORKS', o.relayNetworks.join(' ')],
+    ['CONFIGURATION_SET', o.configurationSet],
+  ];
+  return vars.map(([k, v]) => `${k}=${shellQuote(v)}`).join('\n');
+}
+
+/** Renders the bash script. */
+export function renderScript(options: BootstrapOptions): string {
+  const resolved = resolveBootstrapOptions(options);
+  return [
+    '#!/bin/bash',
+    '# ses-relay: configures Postfix to relay mail through Amazon SES. Generated; run as root.',
+    settings(resolved),
+    scriptBody(),
+    '',
+  ].join('\n');
+}
+
+/** Renders the bootstrap in the given format (default: shell). */
+export function renderBootstrap(options: BootstrapOptions, format: BootstrapFormat = BootstrapFormat.SHELL): string {
+  const script = renderScript(options);
+  if (format === BootstrapFormat.SHELL) return script;
+  const doc = {
+    write_files: [{ path: INSTALLED_SCRIPT_PATH, owner: 'root:root', permissions: '0700', content: script }],
+    runcmd: [[INSTALLED_SCRIPT_PATH]],
+  };
+  return `#cloud-config\n${stringify(doc, { lineWidth: 0 })}`;
+}

@@ -1,0 +1,26 @@
+// Build step (run by `npm run build`, hence by `npm ci` through `prepare`): copies the bootstrap
+// template next to the compiled generator and bundles each Lambda handler with esbuild, so that
+// `cdk synth` never bundles (and never needs Docker).
+import { copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildSync } from 'esbuild';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+mkdirSync(join(root, 'dist/lib/bootstrap'), { recursive: true });
+copyFileSync(join(root, 'lib/bootstrap/relay.sh'), join(root, 'dist/lib/bootstrap/relay.sh'));
+
+const handlers = join(root, 'lib/handlers');
+for (const name of existsSync(handlers) ? readdirSync(handlers) : []) {
+  buildSync({
+    entryPoints: [join(handlers, name, 'index.ts')],
+    outfile: join(root, 'dist/handlers', name, 'index.js'),
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    minify: true,
+    legalComments: 'none',
+    logLevel: 'warning',
+  });
+}
