@@ -1,7 +1,7 @@
 // Options of the Postfix bootstrap and their validation. Every value that reaches the script is
 // checked here against a strict pattern, so nothing a shell would interpret can get through.
 import { isIPv4 } from 'node:net';
-import { DEFAULT_SMTP_PORT, SmtpTlsMode, assertRegion, hasSmtpEndpoint, smtpEndpoint, tlsModeOf } from '../smtp';
+import { assertRegion, DEFAULT_SMTP_PORT, hasSmtpEndpoint, type SmtpTlsMode, smtpEndpoint, tlsModeOf } from '../smtp';
 
 /** What the boot script needs to know. */
 export interface BootstrapOptions {

@@ -48,7 +48,7 @@ detect_os() {
 have_pkg() {
   if [ "$PKG" = apt ]; then
     # shellcheck disable=SC2016
-    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep 'ok installed' >/dev/null
   else
     rpm -q "$1" >/dev/null 2>&1
   fi
@@ -153,14 +153,36 @@ write_credentials() {
   chmod 0600 "$PF/sasl_passwd" "$PF/sasl_passwd$DB_SUFFIX"
 }
 
-# Sets a main.cf parameter only when it differs, so a second run changes nothing.
-set_conf() {
-  local current
-  current=$(postconf -h "$1" 2>/dev/null || true)
-  [ "$current" = "$2" ] && return 0
-  postconf -e "$1 = $2"
-  CHANGED=1
-  case $1 in inet_interfaces | inet_protocols) RESTART=1 ;; esac
+# main.cf settings are collected with want() and written by apply_conf() in one postconf call, and
+# only those that differ: a second run changes nothing, and Postfix (which waits for a main.cf
+# younger than a second to age before reading it) is read and written once instead of per setting.
+WANT_NAMES=()
+WANT_VALUES=()
+want() {
+  WANT_NAMES+=("$1")
+  WANT_VALUES+=("$2")
+}
+apply_conf() {
+  local -A current=()
+  local line i changes=()
+  while IFS= read -r line; do
+    if [[ $line == *" = "* ]]; then current[${line%% = *}]=${line#* = }; else current[${line% =}]=; fi
+  done < <(postconf "${WANT_NAMES[@]}")
+  for i in "${!WANT_NAMES[@]}"; do
+    [ "${current[${WANT_NAMES[i]}]-}" = "${WANT_VALUES[i]}" ] && continue
+    changes+=("${WANT_NAMES[i]} = ${WANT_VALUES[i]}")
+    case ${WANT_NAMES[i]} in inet_interfaces | inet_protocols) RESTART=1 ;; esac
+  done
+  if [ "${#changes[@]}" -gt 0 ]; then
+    postconf -e "${changes[@]}"
+    CHANGED=1
+  fi
+}
+
+# True when this Postfix knows the parameter. (grep reads all of postconf's output: with pipefail,
+# grep -q could fail the pipeline by SIGPIPE.)
+has_param() {
+  postconf -d 2>/dev/null | grep "^$1 " >/dev/null
 }
 
 # Writes a file only when its content differs.
@@ -182,41 +204,50 @@ configure_postfix() {
   local tls_wrapper=no maps
   chmod 0644 "$PF/main.cf"
   [ "$SES_TLS" = wrapper ] && tls_wrapper=yes
-  if [ "$tls_wrapper" = yes ] && ! postconf -d 2>/dev/null | grep -q '^smtp_tls_wrappermode '; then
+  if has_param smtp_tls_wrappermode; then
+    want smtp_tls_wrappermode "$tls_wrapper"
+  elif [ "$tls_wrapper" = yes ]; then
     die "port $SES_PORT needs Postfix 3.0 or newer (TLS wrapper mode); use port 587"
   fi
-  set_conf relayhost "[$SES_HOST]:$SES_PORT"
-  set_conf smtp_sasl_auth_enable yes
-  set_conf smtp_sasl_password_maps "$DB_TYPE:$PF/sasl_passwd"
+  # A main.cf we created ("No configuration" install) gets the current compatibility level.
+  if [ "$NEW_MAIN_CF" = 1 ]; then
+    case $(postconf -d -h mail_version) in
+      2.*) ;;
+      3.[0-5].*) want compatibility_level 2 ;;
+      *) want compatibility_level 3.6 ;;
+    esac
+  fi
+  want relayhost "[$SES_HOST]:$SES_PORT"
+  want smtp_sasl_auth_enable yes
+  want smtp_sasl_password_maps "$DB_TYPE:$PF/sasl_passwd"
   # Plaintext mechanisms (SES offers PLAIN and LOGIN) only inside TLS, which "secure" makes mandatory.
-  set_conf smtp_sasl_security_options "noanonymous, noplaintext"
-  set_conf smtp_sasl_tls_security_options noanonymous
-  set_conf smtp_sasl_auth_soft_bounce yes
+  want smtp_sasl_security_options "noanonymous, noplaintext"
+  want smtp_sasl_tls_security_options noanonymous
+  want smtp_sasl_auth_soft_bounce yes
   # "secure", not the procedure's "encrypt": the certificate must name the endpoint, signed by a CA
   # the distribution trusts, before the credentials are sent.
-  set_conf smtp_tls_security_level secure
-  set_conf smtp_tls_secure_cert_match nexthop
-  set_conf smtp_tls_CAfile "$CA_FILE"
-  set_conf smtp_tls_mandatory_protocols '!SSLv2, !SSLv3, !TLSv1, !TLSv1.1'
-  set_conf smtp_tls_protocols '!SSLv2, !SSLv3, !TLSv1, !TLSv1.1'
-  set_conf smtp_tls_wrappermode "$tls_wrapper"
-  set_conf smtp_tls_note_starttls_offer yes
-  set_conf smtp_tls_loglevel 1
+  want smtp_tls_security_level secure
+  want smtp_tls_secure_cert_match nexthop
+  want smtp_tls_CAfile "$CA_FILE"
+  want smtp_tls_mandatory_protocols '!SSLv2, !SSLv3, !TLSv1, !TLSv1.1'
+  want smtp_tls_protocols '!SSLv2, !SSLv3, !TLSv1, !TLSv1.1'
+  want smtp_tls_note_starttls_offer yes
+  want smtp_tls_loglevel 1
   # Null client or relay hub: nothing is delivered locally; only loopback and RELAY_NETWORKS may relay.
-  set_conf mydestination ''
-  set_conf relay_domains ''
-  set_conf inet_protocols ipv4
+  want mydestination ''
+  want relay_domains ''
+  want inet_protocols ipv4
   if [ -n "$RELAY_NETWORKS" ]; then
-    set_conf inet_interfaces all
-    set_conf mynetworks "127.0.0.0/8 $RELAY_NETWORKS"
+    want inet_interfaces all
+    want mynetworks "127.0.0.0/8 $RELAY_NETWORKS"
   else
-    set_conf inet_interfaces loopback-only
-    set_conf mynetworks 127.0.0.0/8
+    want inet_interfaces loopback-only
+    want mynetworks 127.0.0.0/8
   fi
-  set_conf smtpd_relay_restrictions 'permit_mynetworks, reject'
-  set_conf smtpd_recipient_restrictions 'permit_mynetworks, reject'
-  set_conf disable_vrfy_command yes
-  set_conf smtpd_helo_required yes
+  want smtpd_relay_restrictions 'permit_mynetworks, reject'
+  want smtpd_recipient_restrictions 'permit_mynetworks, reject'
+  want disable_vrfy_command yes
+  want smtpd_helo_required yes
   configure_configuration_set
   # As the procedure says: a fallback relay would bypass SES.
   if grep -Eq '^[[:space:]]+-o[[:space:]]+smtp_fallback_relay=' "$PF/master.cf"; then
@@ -224,6 +255,7 @@ configure_postfix() {
     CHANGED=1
   fi
   configure_logging
+  apply_conf
   maps=$(postconf -h smtp_sasl_password_maps)
   [ "$maps" = "$DB_TYPE:$PF/sasl_passwd" ] || die "main.cf did not take the settings"
 }
@@ -232,25 +264,25 @@ configure_postfix() {
 # to the ses-keep transport, which adds nothing; every other message gets ours at delivery.
 configure_configuration_set() {
   if [ -z "$CONFIGURATION_SET" ]; then
-    set_conf header_checks ''
-    set_conf smtp_header_checks ''
+    want header_checks ''
+    want smtp_header_checks ''
     return 0
   fi
   put_file "$PF/ses_header_checks" "/^X-SES-CONFIGURATION-SET:/ FILTER ses-keep:[$SES_HOST]:$SES_PORT"
   put_file "$PF/ses_smtp_header_checks" "/^Message-ID:/ PREPEND X-SES-CONFIGURATION-SET: $CONFIGURATION_SET"
   ensure_service ses-keep unix "ses-keep  unix  -       -       n       -       -       smtp -o smtp_header_checks="
-  set_conf header_checks "regexp:$PF/ses_header_checks"
-  set_conf smtp_header_checks "regexp:$PF/ses_smtp_header_checks"
+  want header_checks "regexp:$PF/ses_header_checks"
+  want smtp_header_checks "regexp:$PF/ses_smtp_header_checks"
   # A Message-ID on every message, so that the PREPEND above has exactly one header to fire on.
-  set_conf always_add_missing_headers yes
+  want always_add_missing_headers yes
 }
 
 # Without a syslog daemon (Amazon Linux 2023 is journald-only) Postfix 3.4+ writes /var/log/maillog itself.
 configure_logging() {
   if command -v rsyslogd >/dev/null 2>&1 || command -v syslog-ng >/dev/null 2>&1; then return 0; fi
-  postconf -d 2>/dev/null | grep -q '^maillog_file ' || return 0
+  has_param maillog_file || return 0
   ensure_service postlog unix-dgram "postlog   unix-dgram n  -       n       -       1       postlogd"
-  set_conf maillog_file /var/log/maillog
+  want maillog_file /var/log/maillog
 }
 
 start_postfix() {
@@ -284,7 +316,11 @@ main() {
   install_packages
   ensure_aws_cli
   fetch_credentials
-  [ -f "$PF/main.cf" ] || : >"$PF/main.cf"
+  NEW_MAIN_CF=0
+  if [ ! -f "$PF/main.cf" ]; then
+    : >"$PF/main.cf"
+    NEW_MAIN_CF=1
+  fi
   DB_TYPE=$(postconf -d -h default_database_type 2>/dev/null || echo hash)
   case $DB_TYPE in
     lmdb) DB_SUFFIX=.lmdb ;;

@@ -1,0 +1,178 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import {
+  BootstrapFormat,
+  type BootstrapOptions,
+  INSTALLED_SCRIPT_PATH,
+  renderBootstrap,
+  renderScript,
+  resolveBootstrapOptions,
+  USER_DATA_LIMIT,
+} from '../../lib/bootstrap';
+
+const BASE: BootstrapOptions = {
+  region: 'eu-west-1',
+  secretId: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:ses-relay/smtp-AbCdEf',
+};
+
+// Every mode the generator has: null client / relay hub, STARTTLS / wrapper, endpoint overrides,
+// configuration set, FIPS, cross-region secret.
+const VARIANTS: [string, BootstrapOptions][] = [
+  ['null client', BASE],
+  ['relay hub', { ...BASE, relayNetworks: ['10.0.0.0/16', '192.168.1.0/24'] }],
+  ['TLS wrapper 465', { ...BASE, port: 465 }],
+  ['port 2587 with configuration set', { ...BASE, port: 2587, configurationSet: 'relay-set_1' }],
+  ['VPC endpoint', { ...BASE, endpoint: 'vpce-0abc-def.email-smtp.eu-west-1.vpce.amazonaws.com' }],
+  ['FIPS', { ...BASE, region: 'us-east-1', fips: true, secretRegion: 'eu-west-1' }],
+];
+
+function tool(name: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${name}`]).status === 0;
+}
+const requireTool = (name: string) => {
+  if (!tool(name) && process.env.CI) throw new Error(`${name} is required in CI (.ci/run installs it)`);
+  return tool(name) ? test : test.skip;
+};
+
+describe('rendered script', () => {
+  test('starts with the validated settings, single-quoted', () => {
+    const script = renderScript({ ...BASE, relayNetworks: ['10.0.0.0/16'], configurationSet: 'cs' });
+    expect(script.startsWith('#!/bin/bash\n')).toBe(true);
+    expect(script).toContain("SES_HOST='email-smtp.eu-west-1.amazonaws.com'\n");
+    expect(script).toContain("SES_PORT='587'\nSES_TLS='starttls'\n");
+    expect(script).toContain(`SECRET_ID='${BASE.secretId}'\nSECRET_REGION='eu-west-1'\n`);
+    expect(script).toContain("RELAY_NETWORKS='10.0.0.0/16'\nCONFIGURATION_SET='cs'\n");
+  });
+
+  test('keeps the procedure steps and our hardening', () => {
+    const script = renderScript(BASE);
+    for (const needle of [
+      'want relayhost "[$SES_HOST]:$SES_PORT"',
+      'want smtp_tls_security_level secure',
+      'want smtp_sasl_security_options "noanonymous, noplaintext"',
+      'smtp_fallback_relay=)/#\\1/',
+      'postmap "$DB_TYPE:$PF/sasl_passwd"',
+      'umask 077',
+      '--query SecretString --output text',
+    ]) {
+      expect(script).toContain(needle);
+    }
+    expect(script).not.toMatch(/smtp_tls_security_level encrypt|set -x/);
+  });
+
+  test('drops comment lines but keeps shellcheck directives', () => {
+    const script = renderScript(BASE);
+    expect(
+      script
+        .split('\n')
+        .slice(2)
+        .filter((l) => /^\s*#/.test(l) && !l.includes('shellcheck')),
+    ).toEqual([]);
+    expect(script).toContain('# shellcheck disable=SC1091');
+  });
+
+  test.each(VARIANTS)('%s stays under the EC2 user-data limit in both formats', (_name, opts) => {
+    for (const format of [BootstrapFormat.SHELL, BootstrapFormat.CLOUD_CONFIG]) {
+      expect(Buffer.byteLength(renderBootstrap(opts, format))).toBeLessThan(USER_DATA_LIMIT);
+    }
+  });
+
+  requireTool('shellcheck').each(VARIANTS)('%s is shellcheck clean', (_name, opts) => {
+    const r = spawnSync('shellcheck', ['-s', 'bash', '-'], { input: renderScript(opts), encoding: 'utf8' });
+    expect(r.stdout).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  test('cloud-config carries the same script, written 0700 and run once', () => {
+    const doc = renderBootstrap(BASE, BootstrapFormat.CLOUD_CONFIG);
+    expect(doc.startsWith('#cloud-config\n')).toBe(true);
+    const parsed = parse(doc);
+    expect(parsed.write_files).toEqual([
+      { path: INSTALLED_SCRIPT_PATH, owner: 'root:root', permissions: '0700', content: renderScript(BASE) },
+    ]);
+    expect(parsed.runcmd).toEqual([[INSTALLED_SCRIPT_PATH]]);
+  });
+
+  requireTool('cloud-init').each(VARIANTS)('%s cloud-config passes cloud-init schema', (_name, opts) => {
+    const dir = mkdtempSync(join(tmpdir(), 'ses-relay-cc-'));
+    const file = join(dir, 'user-data');
+    writeFileSync(file, renderBootstrap(opts, BootstrapFormat.CLOUD_CONFIG));
+    const r = spawnSync('cloud-init', ['schema', '--config-file', file], { encoding: 'utf8' });
+    expect(r.stdout).toContain('Valid cloud-config');
+    expect(r.status).toBe(0);
+  });
+});
+
+describe('option validation', () => {
+  test.each<[string, Partial<BootstrapOptions>, RegExp]>([
+    ['malformed region', { region: 'us west 2' }, /invalid region "us west 2": expected an AWS region name/],
+    ['missing region', { region: '' }, /a region is required/],
+    [
+      'shell metacharacters in the secret id',
+      { secretId: 'x;reboot' },
+      /invalid secret id "x;reboot": expected a Secrets Manager secret name or ARN/,
+    ],
+    ['quote in the secret id', { secretId: "x'y" }, /invalid secret id/],
+    ['port SES does not offer', { port: 2525 }, /invalid port 2525: SES SMTP listens on/],
+    [
+      'endpoint with a command',
+      { endpoint: 'host$(id).example.com' },
+      /invalid endpoint "host\$\(id\)\.example\.com": expected a DNS host name/,
+    ],
+    ['single-label endpoint', { endpoint: 'localhost' }, /invalid endpoint "localhost"/],
+    [
+      'bad CIDR',
+      { relayNetworks: ['10.0.0.0/33'] },
+      /invalid relay network "10\.0\.0\.0\/33": expected an IPv4 network/,
+    ],
+    ['not an address', { relayNetworks: ['10.0.0/16'] }, /invalid relay network "10\.0\.0\/16"/],
+    ['IPv6', { relayNetworks: ['2001:db8::/32'] }, /IPv6 is not supported yet/],
+    [
+      'the whole Internet',
+      { relayNetworks: ['0.0.0.0/0'] },
+      /refusing relay network "0\.0\.0\.0\/0": a prefix shorter than \/8 would make an open relay/,
+    ],
+    [
+      'host bits set',
+      { relayNetworks: ['10.0.5.0/16'] },
+      /host bits are set past \/16; did you mean 10\.0\.0\.0\/16\?/,
+    ],
+    [
+      'configuration set with a space',
+      { configurationSet: 'my set' },
+      /invalid configuration set "my set": SES names are 1 to 64 letters/,
+    ],
+    ['FIPS where there is none', { region: 'eu-west-1', fips: true }, /SES has no FIPS SMTP endpoint in eu-west-1/],
+  ])('refuses %s', (_what, change, message) => {
+    expect(() => renderScript({ ...BASE, ...change })).toThrow(message);
+  });
+
+  test('defaults: port 587 STARTTLS, regional endpoint, secret in the SES region, null client', () => {
+    expect(resolveBootstrapOptions(BASE)).toEqual({
+      region: 'eu-west-1',
+      secretId: BASE.secretId,
+      secretRegion: 'eu-west-1',
+      port: 587,
+      tlsMode: 'starttls',
+      endpoint: 'email-smtp.eu-west-1.amazonaws.com',
+      relayNetworks: [],
+      configurationSet: '',
+      warnings: [],
+    });
+  });
+
+  test('relay networks are de-duplicated; a region SES SMTP is not known in is a warning', () => {
+    const r = resolveBootstrapOptions({
+      ...BASE,
+      region: 'xx-nowhere-1',
+      relayNetworks: ['10.0.0.0/8', ' 10.0.0.0/8'],
+    });
+    expect(r.relayNetworks).toEqual(['10.0.0.0/8']);
+    expect(r.warnings).toEqual([
+      'SES is not known to offer SMTP in xx-nowhere-1; email-smtp.xx-nowhere-1.amazonaws.com may not exist',
+    ]);
+  });
+});

@@ -1,0 +1,145 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import type { CliIo } from '../../lib/cli/io';
+import { runCli } from '../../lib/cli/program';
+
+async function run(args: string[], stdin = '', tty = false) {
+  let stdout = '';
+  let stderr = '';
+  const io: CliIo = {
+    stdout: (t) => {
+      stdout += t;
+    },
+    stderr: (t) => {
+      stderr += t;
+    },
+    readStdin: async () => stdin,
+    stdinIsTty: tty,
+  };
+  const code = await runCli(args, io);
+  return { code, stdout, stderr };
+}
+
+describe('ses-relay smtp-password', () => {
+  test.each([
+    ['eu-central-1', 'some+secret+key\n', 'BMXhUYlu5Z3gSXVQORxlVa7XPaz91aGWdfHxvkOZdWZ2'],
+    ['us-west-1', 'another+secret+key', 'BKVmjjMDFk/qqw8EROW99bjCS65PF8WKvK5bSr4Y6EqF'],
+  ])('derives the published vector for %s from stdin', async (region, stdin, expected) => {
+    expect(await run(['smtp-password', '--region', region], stdin)).toEqual({
+      code: 0,
+      stdout: `${expected}\n`,
+      stderr: '',
+    });
+  });
+
+  test.each([
+    [
+      ['--region', 'us west 2'],
+      'ses-relay: --region: invalid region "us west 2": expected an AWS region name such as eu-west-1',
+    ],
+    [['--region', ''], 'ses-relay: --region: a region is required, e.g. eu-west-1'],
+    [[], 'ses-relay: --region: a region is required, e.g. eu-west-1'],
+  ])('refuses region %j with a clear message and exit 2', async (args, message) => {
+    const r = await run(['smtp-password', ...args], 'some+secret+key');
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain(message);
+    expect(r.stderr).not.toContain('some+secret+key');
+    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  });
+
+  test('refuses an empty stdin and a terminal', async () => {
+    expect(await run(['smtp-password', '--region', 'eu-west-1'], '')).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('no secret access key on standard input'),
+    });
+    expect(await run(['smtp-password', '--region', 'eu-west-1'], 'k', true)).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('refusing to read the secret access key from a terminal'),
+    });
+  });
+
+  test('has no option that takes the key on the command line', async () => {
+    const r = await run(['smtp-password', '--region', 'eu-west-1', '--key', 'some+secret+key']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("unknown option '--key'");
+  });
+});
+
+describe('ses-relay render', () => {
+  test('prints the shell script', async () => {
+    const r = await run([
+      'render',
+      '--region',
+      'eu-west-1',
+      '--secret-id',
+      'ses-relay/smtp',
+      '--relay-networks',
+      '10.0.0.0/16, 10.1.0.0/16',
+      '--port',
+      '2587',
+      '--configuration-set',
+      'cs',
+    ]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/^#!\/bin\/bash\n/);
+    expect(r.stdout).toContain("RELAY_NETWORKS='10.0.0.0/16 10.1.0.0/16'");
+    expect(r.stdout).toContain("SES_PORT='2587'");
+    expect(r.stdout).toContain("CONFIGURATION_SET='cs'");
+  });
+
+  test('prints cloud-config with --format cloud-config', async () => {
+    const r = await run([
+      'render',
+      '--region',
+      'eu-west-1',
+      '--secret-id',
+      's',
+      '--format',
+      'cloud-config',
+      '--endpoint',
+      'vpce-1.email-smtp.eu-west-1.vpce.amazonaws.com',
+    ]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^#cloud-config\n/);
+    expect(r.stdout).toContain("SES_HOST='vpce-1.email-smtp.eu-west-1.vpce.amazonaws.com'");
+  });
+
+  test('warns on stderr for a region SES SMTP is not known in, and still renders', async () => {
+    const r = await run(['render', '--region', 'xx-nowhere-1', '--secret-id', 's']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe(
+      'warning: SES is not known to offer SMTP in xx-nowhere-1; email-smtp.xx-nowhere-1.amazonaws.com may not exist\n',
+    );
+  });
+
+  test.each([
+    [['--relay-networks', '10.0.0.0/33'], 'invalid relay network "10.0.0.0/33"'],
+    [['--port', '2525'], 'invalid port 2525: SES SMTP listens on'],
+    [['--port', '587;reboot'], 'invalid port "587;reboot"'],
+    [['--configuration-set', 'a$(id)'], 'invalid configuration set "a$(id)"'],
+    [['--format', 'yaml'], 'invalid format "yaml": allowed: shell, cloud-config'],
+    [['--endpoint', 'a b'], 'invalid endpoint "a b"'],
+  ])('refuses %j at render time and prints no script', async (extra, message) => {
+    const r = await run(['render', '--region', 'eu-west-1', '--secret-id', 's', ...extra]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain(message);
+  });
+
+  test('requires --secret-id and --region', async () => {
+    expect((await run(['render', '--region', 'eu-west-1'])).stderr).toContain('--secret-id is required');
+    expect((await run(['render', '--secret-id', 's'])).stderr).toContain('a region is required');
+  });
+});
+
+test('npx ses-relay works from the repository root, reading the key from stdin', () => {
+  const r = spawnSync('npx', ['--no-install', 'ses-relay', 'smtp-password', '--region', 'eu-central-1'], {
+    cwd: join(__dirname, '..', '..'),
+    input: 'some+secret+key\n',
+    encoding: 'utf8',
+  });
+  expect(r.stdout).toBe('BMXhUYlu5Z3gSXVQORxlVa7XPaz91aGWdfHxvkOZdWZ2\n');
+  expect(r.status).toBe(0);
+});

@@ -1,0 +1,25 @@
+#!/bin/bash
+# Builds the end-to-end test world inside fresh mount, network and UTS namespaces (see world.ts):
+# private copies of Postfix's state, a private /var/log, a resolver that answers the SES endpoint
+# name with loopback, and a CA bundle that also trusts the test CA. The host is left untouched.
+set -euo pipefail
+dir=$1
+ses_host=$2
+mount --make-rprivate /
+ip link set lo up
+hostname relay.e2e.test
+for d in /etc/postfix /var/spool/postfix /var/lib/postfix /var/log; do
+  mkdir -p "$dir/root$d"
+  cp -a "$d/." "$dir/root$d/"
+  mount --bind "$dir/root$d" "$d"
+done
+rm -f /var/log/maillog
+printf 'nameserver 127.0.0.1\n' >"$dir/resolv.conf"
+mount --bind "$dir/resolv.conf" /etc/resolv.conf
+cat /etc/ssl/certs/ca-certificates.crt "$dir/tls/ca.crt" >"$dir/ca-bundle.crt"
+mount --bind "$dir/ca-bundle.crt" /etc/ssl/certs/ca-certificates.crt
+# No systemd in the world: the script must take its container path (postfix start/reload).
+if [ -d /run/systemd ]; then mount -t tmpfs tmpfs /run/systemd; fi
+dnsmasq --conf-file=/dev/null --no-resolv --no-hosts --listen-address=127.0.0.1 --bind-interfaces \
+  --address="/$ses_host/127.0.0.1" --pid-file="$dir/dnsmasq.pid" --user=root --group=root \
+  </dev/null >"$dir/dnsmasq.log" 2>&1

@@ -1,0 +1,398 @@
+// The end-to-end test world: real Postfix from Debian's package, run in its own mount, network
+// and UTS namespaces with private copies of its state, so the rendered script runs unmodified as
+// root without touching the host. DNS, CA trust and the `aws` CLI are the only stand-ins.
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Writable } from 'node:stream';
+
+const ROOT = join(__dirname, '..', '..');
+const FIXTURES = join(ROOT, 'test', 'fixtures');
+export const SES_HOST = 'email-smtp.eu-west-1.amazonaws.com';
+
+export interface RunResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** True when this machine can build the world (root, unshare, Postfix installed). */
+export function worldAvailable(): string | undefined {
+  if (process.getuid?.() !== 0) return 'the end-to-end world needs root';
+  for (const tool of ['/usr/sbin/postfix', '/usr/sbin/dnsmasq', '/usr/bin/unshare', '/usr/bin/openssl']) {
+    if (spawnSync('test', ['-x', tool]).status !== 0) return `${tool} is missing (run .ci/run to install it)`;
+  }
+  return undefined;
+}
+
+function openssl(args: string[], cwd: string): void {
+  execFileSync('openssl', args, { cwd, stdio: 'pipe' });
+}
+
+/** A CA, a certificate for the SES host signed by it, one for another name, and a self-signed one. */
+function makeTls(dir: string): void {
+  const sign = (name: string, host: string) => {
+    openssl(
+      [
+        'req',
+        '-new',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        `${name}.key`,
+        '-out',
+        `${name}.csr`,
+        '-subj',
+        `/CN=${host}`,
+      ],
+      dir,
+    );
+    writeFileSync(join(dir, `${name}.ext`), `subjectAltName=DNS:${host}\n`);
+    openssl(
+      [
+        'x509',
+        '-req',
+        '-in',
+        `${name}.csr`,
+        '-CA',
+        'ca.crt',
+        '-CAkey',
+        'ca.key',
+        '-CAcreateserial',
+        '-days',
+        '2',
+        '-extfile',
+        `${name}.ext`,
+        '-out',
+        `${name}.crt`,
+      ],
+      dir,
+    );
+  };
+  openssl(
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.crt',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=ses-relay test CA',
+    ],
+    dir,
+  );
+  sign('ses', SES_HOST);
+  sign('impostor', 'other.example.net');
+  openssl(
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      'selfsigned.key',
+      '-out',
+      'selfsigned.crt',
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${SES_HOST}`,
+      '-addext',
+      `subjectAltName=DNS:${SES_HOST}`,
+    ],
+    dir,
+  );
+}
+
+/** The local SES stand-in, a child process inside the world. */
+export class Standin {
+  readonly events: Record<string, unknown>[] = [];
+  private readonly waiters: (() => void)[] = [];
+
+  private readonly control: Writable;
+
+  constructor(private readonly proc: ChildProcess) {
+    if (!proc.stdout || !proc.stdin) throw new Error('the stand-in needs piped stdin and stdout');
+    this.control = proc.stdin;
+    createInterface({ input: proc.stdout }).on('line', (line) => {
+      this.events.push(JSON.parse(line));
+      for (const w of this.waiters.splice(0)) w();
+    });
+  }
+
+  messages(): { from: string; to: string[]; raw: string; user: string }[] {
+    return this.events
+      .filter((e) => e.event === 'message')
+      .map((e) => ({
+        ...(e as { from: string; to: string[]; user: string }),
+        raw: Buffer.from(e.raw as string, 'base64').toString('utf8'),
+      }));
+  }
+
+  count(event: string): number {
+    return this.events.filter((e) => e.event === event).length;
+  }
+
+  /** Resolves once `predicate` holds over the events, or rejects after `ms`. */
+  waitFor(predicate: () => boolean, ms = 30000, what = 'condition'): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(`timed out waiting for ${what}; events: ${JSON.stringify(this.events.map((e) => e.event))}`),
+          ),
+        ms,
+      );
+      const check = () => {
+        if (predicate()) {
+          clearTimeout(timer);
+          resolve();
+        } else this.waiters.push(check);
+      };
+      check();
+    });
+  }
+
+  async setMode(mode: 'accept' | '454' | '535' | 'down'): Promise<void> {
+    const before = this.count('mode');
+    this.control.write(`${JSON.stringify({ mode })}\n`);
+    await this.waitFor(() => this.count('mode') > before, 5000, `mode ${mode}`);
+  }
+
+  /** Ends the stand-in and its children (tsx runs the script in a child node process). */
+  stop(): Promise<void> {
+    const exited = new Promise<void>((resolve) => {
+      if (this.proc.exitCode !== null || this.proc.signalCode !== null) resolve();
+      else this.proc.once('exit', () => resolve());
+    });
+    try {
+      process.kill(-(this.proc.pid ?? 0), 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    return exited;
+  }
+}
+
+export interface WorldCredentials {
+  readonly username: string;
+  readonly password: string;
+}
+
+export class World {
+  readonly dir: string;
+  readonly tls: string;
+  private readonly holder: ChildProcess;
+  private readonly standins: Standin[] = [];
+  private readonly extraHolders: ChildProcess[] = [];
+
+  private constructor() {
+    this.dir = mkdtempSync(join(tmpdir(), 'ses-relay-e2e-'));
+    this.tls = join(this.dir, 'tls');
+    execFileSync('mkdir', ['-p', this.tls]);
+    makeTls(this.tls);
+    // The holder keeps the namespaces alive; everything else joins them with nsenter.
+    this.holder = spawn('unshare', ['--mount', '--net', '--uts', '--propagation', 'private', 'sleep', 'infinity'], {
+      stdio: 'ignore',
+    });
+  }
+
+  static create(): World {
+    const world = new World();
+    // unshare execs sleep in place: wait until the holder is in its own network namespace.
+    const self = readlinkSync('/proc/self/ns/net');
+    for (let i = 0; i < 200 && readlinkSync(`/proc/${world.pid}/ns/net`) === self; i++) spawnSync('sleep', ['0.01']);
+    world.exec(['bash', join(__dirname, 'world-setup.sh'), world.dir, SES_HOST], { check: true });
+    return world;
+  }
+
+  get pid(): number {
+    if (this.holder.pid === undefined) throw new Error('unshare did not start');
+    return this.holder.pid;
+  }
+
+  /** Runs a command inside the world. */
+  exec(cmd: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; check?: boolean } = {}): RunResult {
+    const r = spawnSync('nsenter', ['-t', String(this.pid), '-m', '-n', '-u', '--', ...cmd], {
+      env: { ...process.env, ...opts.env },
+      input: opts.input,
+      encoding: 'utf8',
+      timeout: 120000,
+    });
+    const result = { code: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+    if (opts.check && result.code !== 0) {
+      throw new Error(`${cmd.join(' ')} failed (${result.code}): ${result.stderr}${result.stdout}`);
+    }
+    return result;
+  }
+
+  /** Starts the SES stand-in on a port, with a certificate set (ses, impostor, selfsigned). */
+  async startStandin(
+    creds: WorldCredentials,
+    opts: { port?: number; cert?: string; wrapper?: boolean; mode?: string } = {},
+  ): Promise<Standin> {
+    const cert = opts.cert ?? 'ses';
+    const proc = spawn(
+      'nsenter',
+      [
+        '-t',
+        String(this.pid),
+        '-m',
+        '-n',
+        '-u',
+        '--',
+        process.execPath,
+        join(ROOT, 'node_modules/tsx/dist/cli.mjs'),
+        join(FIXTURES, 'ses-standin.ts'),
+        '--port',
+        String(opts.port ?? 587),
+        '--key',
+        join(this.tls, `${cert}.key`),
+        '--cert',
+        join(this.tls, `${cert}.crt`),
+        '--wrapper',
+        opts.wrapper ? 'yes' : 'no',
+        '--mode',
+        opts.mode ?? 'accept',
+        '--name',
+        SES_HOST,
+      ],
+      {
+        env: { ...process.env, STANDIN_USER: creds.username, STANDIN_PASSWORD: creds.password },
+        stdio: ['pipe', 'pipe', 'inherit'],
+        detached: true,
+      },
+    );
+    const standin = new Standin(proc);
+    this.standins.push(standin);
+    if ((opts.mode ?? 'accept') !== 'down')
+      await standin.waitFor(() => standin.count('listening') > 0, 20000, 'stand-in listening');
+    return standin;
+  }
+
+  /** Writes the secret the fake `aws` returns; returns the environment the script runs with. */
+  awsEnv(secretId: string, secretJson: string, mode = 'ok', region = 'eu-west-1'): NodeJS.ProcessEnv {
+    const secretFile = join(this.dir, 'secret.json');
+    writeFileSync(secretFile, secretJson, { mode: 0o600 });
+    return {
+      PATH: `${FIXTURES}:${process.env.PATH}`,
+      FAKE_AWS_SECRET_FILE: secretFile,
+      FAKE_AWS_SECRET_ID: secretId,
+      FAKE_AWS_REGION: region,
+      FAKE_AWS_MODE: mode,
+      FAKE_AWS_LOG: join(this.dir, 'aws.log'),
+    };
+  }
+
+  /** Runs a rendered script unmodified as root in the world, under strace to record every exec. */
+  runScript(script: string, env: NodeJS.ProcessEnv, name = 'bootstrap.sh'): RunResult & { trace: string } {
+    const path = join(this.dir, name);
+    writeFileSync(path, script, { mode: 0o700 });
+    const trace = join(this.dir, `${name}.trace`);
+    // strace -f would wait for the Postfix daemons the script starts: once the script is done,
+    // its wrapper ends strace, which detaches from them.
+    const wrapper = 'bash "$0"; echo $? >"$0.rc"; kill -TERM $PPID';
+    const r = this.exec(
+      [
+        'strace',
+        '-I1',
+        '-f',
+        '-qq',
+        '-v',
+        '-s',
+        '4096',
+        '-e',
+        'trace=execve,openat,rename,renameat,renameat2',
+        '-o',
+        trace,
+        'bash',
+        '-c',
+        wrapper,
+        path,
+      ],
+      { env },
+    );
+    const code = Number(readFileSync(`${path}.rc`, 'utf8'));
+    return { ...r, code, trace: readFileSync(trace, 'utf8') };
+  }
+
+  sendmail(from: string, to: string[], message: string): RunResult {
+    return this.exec(['/usr/sbin/sendmail', '-f', from, ...to], { input: message, check: true });
+  }
+
+  /** The queue IDs Postfix still holds. */
+  queue(): string[] {
+    const out = this.exec(['postqueue', '-j']).stdout.trim();
+    return out === '' ? [] : out.split('\n').map((l) => (JSON.parse(l) as { queue_id: string }).queue_id);
+  }
+
+  flush(): void {
+    this.exec(['postqueue', '-f'], { check: true });
+  }
+
+  read(path: string): string {
+    return this.exec(['cat', path]).stdout;
+  }
+
+  /**
+   * A host in its own network namespace, joined to the world by a veth pair:
+   * the world side gets `worldAddr/prefix`, the host `hostAddr/prefix`.
+   */
+  addHost(name: string, worldAddr: string, hostAddr: string, prefix: number): (cmd: string[]) => RunResult {
+    const holder = spawn('unshare', ['--net', 'sleep', 'infinity'], { stdio: 'ignore' });
+    this.extraHolders.push(holder);
+    const self = readlinkSync('/proc/self/ns/net');
+    for (let i = 0; i < 200 && readlinkSync(`/proc/${holder.pid}/ns/net`) === self; i++) spawnSync('sleep', ['0.01']);
+    const w = `w${name}`;
+    const h = `h${name}`;
+    execFileSync('ip', ['link', 'add', w, 'type', 'veth', 'peer', 'name', h]);
+    execFileSync('ip', ['link', 'set', w, 'netns', String(this.pid)]);
+    execFileSync('ip', ['link', 'set', h, 'netns', String(holder.pid)]);
+    this.exec(['ip', 'addr', 'add', `${worldAddr}/${prefix}`, 'dev', w], { check: true });
+    this.exec(['ip', 'link', 'set', w, 'up'], { check: true });
+    const run = (cmd: string[]): RunResult => {
+      const r = spawnSync('nsenter', ['-t', String(holder.pid), '-n', '--', ...cmd], {
+        encoding: 'utf8',
+        timeout: 60000,
+      });
+      return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+    };
+    for (const c of [
+      ['ip', 'link', 'set', 'lo', 'up'],
+      ['ip', 'addr', 'add', `${hostAddr}/${prefix}`, 'dev', h],
+      ['ip', 'link', 'set', h, 'up'],
+      ['ip', 'route', 'add', 'default', 'via', worldAddr],
+    ]) {
+      const r = run(c);
+      if (r.code !== 0) throw new Error(`${c.join(' ')}: ${r.stderr}`);
+    }
+    return run;
+  }
+
+  /** Ends every process of the world (Postfix, dnsmasq, the stand-in) and removes its files. */
+  destroy(): void {
+    for (const s of this.standins) s.stop();
+    const ns = readlinkSync(`/proc/${this.pid}/ns/mnt`);
+    for (const entry of readdirSync('/proc')) {
+      if (!/^[0-9]+$/.test(entry)) continue;
+      try {
+        if (readlinkSync(`/proc/${entry}/ns/mnt`) === ns) process.kill(Number(entry), 'SIGKILL');
+      } catch {
+        // the process has already gone
+      }
+    }
+    for (const h of this.extraHolders) h.kill('SIGKILL');
+    this.holder.kill('SIGKILL');
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
