@@ -33,7 +33,27 @@ function openssl(args: string[], cwd: string): void {
 
 /** A CA, a certificate for the SES host signed by it, one for another name, and a self-signed one. */
 function makeTls(dir: string): void {
-  const sign = (name: string, host: string) => {
+  const selfSigned = (name: string, cn: string, extra: string[] = []) =>
+    openssl(
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        `${name}.key`,
+        '-out',
+        `${name}.crt`,
+        '-days',
+        '2',
+        '-subj',
+        `/CN=${cn}`,
+        ...extra,
+      ],
+      dir,
+    );
+  const signed = (name: string, host: string) => {
     openssl(
       [
         'req',
@@ -72,46 +92,27 @@ function makeTls(dir: string): void {
       dir,
     );
   };
-  openssl(
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      'ca.key',
-      '-out',
-      'ca.crt',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=ses-relay test CA',
-    ],
-    dir,
-  );
-  sign('ses', SES_HOST);
-  sign('impostor', 'other.example.net');
-  openssl(
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      'selfsigned.key',
-      '-out',
-      'selfsigned.crt',
-      '-days',
-      '2',
-      '-subj',
-      `/CN=${SES_HOST}`,
-      '-addext',
-      `subjectAltName=DNS:${SES_HOST}`,
-    ],
-    dir,
-  );
+  selfSigned('ca', 'ses-relay test CA');
+  signed('ses', SES_HOST);
+  signed('impostor', 'other.example.net');
+  selfSigned('selfsigned', SES_HOST, ['-addext', `subjectAltName=DNS:${SES_HOST}`]);
+}
+
+/** Starts `unshare ... sleep infinity` and waits until it is in its own network namespace. */
+function namespaceHolder(flags: string[]): ChildProcess {
+  const holder = spawn('unshare', [...flags, 'sleep', 'infinity'], { stdio: 'ignore' });
+  const self = readlinkSync('/proc/self/ns/net');
+  const inOwn = () => {
+    try {
+      return readlinkSync(`/proc/${holder.pid}/ns/net`) !== self;
+    } catch {
+      return false;
+    }
+  };
+  // unshare execs sleep in place once the namespaces exist.
+  for (let i = 0; i < 500 && !inOwn(); i++) spawnSync('sleep', ['0.01']);
+  if (!inOwn()) throw new Error(`unshare ${flags.join(' ')} did not create its namespaces`);
+  return holder;
 }
 
 /** The local SES stand-in, a child process inside the world. */
@@ -202,16 +203,11 @@ export class World {
     execFileSync('mkdir', ['-p', this.tls]);
     makeTls(this.tls);
     // The holder keeps the namespaces alive; everything else joins them with nsenter.
-    this.holder = spawn('unshare', ['--mount', '--net', '--uts', '--propagation', 'private', 'sleep', 'infinity'], {
-      stdio: 'ignore',
-    });
+    this.holder = namespaceHolder(['--mount', '--net', '--uts', '--propagation', 'private']);
   }
 
   static create(): World {
     const world = new World();
-    // unshare execs sleep in place: wait until the holder is in its own network namespace.
-    const self = readlinkSync('/proc/self/ns/net');
-    for (let i = 0; i < 200 && readlinkSync(`/proc/${world.pid}/ns/net`) === self; i++) spawnSync('sleep', ['0.01']);
     world.exec(['bash', join(__dirname, 'world-setup.sh'), world.dir, SES_HOST], { check: true });
     return world;
   }
@@ -349,10 +345,8 @@ export class World {
    * the world side gets `worldAddr/prefix`, the host `hostAddr/prefix`.
    */
   addHost(name: string, worldAddr: string, hostAddr: string, prefix: number): (cmd: string[]) => RunResult {
-    const holder = spawn('unshare', ['--net', 'sleep', 'infinity'], { stdio: 'ignore' });
+    const holder = namespaceHolder(['--net']);
     this.extraHolders.push(holder);
-    const self = readlinkSync('/proc/self/ns/net');
-    for (let i = 0; i < 200 && readlinkSync(`/proc/${holder.pid}/ns/net`) === self; i++) spawnSync('sleep', ['0.01']);
     const w = `w${name}`;
     const h = `h${name}`;
     execFileSync('ip', ['link', 'add', w, 'type', 'veth', 'peer', 'name', h]);
