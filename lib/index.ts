@@ -1,0 +1,3 @@
+export * from './bootstrap';
+export * from './ses-smtp-credentials';
+export * from './smtp';

@@ -1,0 +1,219 @@
+// SesSmtpCredentials: an IAM user allowed to send through SES, an access key created inside a
+// custom resource, and its SES SMTP password stored in a Secrets Manager secret the construct owns.
+import { Annotations, CustomResource, Duration, Stack, Token } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type * as ses from 'aws-cdk-lib/aws-ses';
+import { Provider } from 'aws-cdk-lib/custom-resources';
+import { Construct } from 'constructs';
+import { assertHostName } from './bootstrap/options';
+import type { SmtpCredentialsProperties } from './handlers/smtp-credentials/types';
+import { handlerAssetPath } from './private/assets';
+import { validateProp } from './private/validate';
+import { DEFAULT_SMTP_PORT, assertRegion, hasSmtpEndpoint, tlsModeOf } from './smtp';
+
+export interface SesSmtpCredentialsProps {
+  /**
+   * The IAM user that owns the SMTP access key.
+   * @default - a new IAM user
+   */
+  readonly user?: iam.IUser;
+  /**
+   * SES identities (domains or addresses) the credentials may send from. Required unless
+   * `allowAnyIdentity` is set.
+   * @default - none
+   */
+  readonly identities?: ses.IEmailIdentity[];
+  /**
+   * Allow sending from any identity of the account (`ses:SendRawEmail` on `identity/*`).
+   * @default false
+   */
+  readonly allowAnyIdentity?: boolean;
+  /**
+   * Restrict the From address (`ses:FromAddress` condition, wildcards allowed: `*@example.com`).
+   * @default - any address of the identities
+   */
+  readonly fromAddresses?: string[];
+  /**
+   * Configuration sets the credentials may name in `X-SES-CONFIGURATION-SET`.
+   * @default - none
+   */
+  readonly configurationSets?: ses.IConfigurationSet[];
+  /**
+   * The SES region the SMTP password is derived for (may differ from the stack's region).
+   * @default - the stack's region
+   */
+  readonly smtpRegion?: string;
+  /**
+   * The SMTP port recorded in the secret: 25, 587, 2587 (STARTTLS), 465, 2465 (TLS wrapper).
+   * @default 587
+   */
+  readonly port?: number;
+  /**
+   * The SMTP host recorded in the secret, e.g. an SES VPC endpoint DNS name.
+   * @default - `email-smtp.REGION.amazonaws.com`
+   */
+  readonly endpoint?: string;
+  /**
+   * Customer managed KMS key to encrypt the secret with.
+   * @default - the AWS managed key of Secrets Manager
+   */
+  readonly encryptionKey?: kms.IKey;
+}
+
+const PROVIDER_ID = 'SesRelaySmtpCredentialsProvider';
+
+/** The per-stack handler and Provider (found with tryFindChild: never a static singleton). */
+class CredentialsProvider extends Construct {
+  static of(scope: Construct): CredentialsProvider {
+    const stack = Stack.of(scope);
+    return (stack.node.tryFindChild(PROVIDER_ID) as CredentialsProvider) ?? new CredentialsProvider(stack, PROVIDER_ID);
+  }
+
+  readonly handlerRole: iam.Role;
+  readonly serviceToken: string;
+
+  private constructor(scope: Construct, id: string) {
+    super(scope, id);
+    const handlerLogs = new logs.LogGroup(this, 'HandlerLogs', { retention: logs.RetentionDays.ONE_YEAR });
+    const frameworkLogs = new logs.LogGroup(this, 'FrameworkLogs', { retention: logs.RetentionDays.ONE_YEAR });
+    // Roles with inline, log-group-scoped permissions instead of AWSLambdaBasicExecutionRole.
+    this.handlerRole = lambdaRole(this, 'HandlerRole', handlerLogs);
+    const handler = new lambda.Function(this, 'Handler', {
+      description: 'ses-relay: creates and deletes SES SMTP access keys',
+      runtime: lambda.Runtime.NODEJS_22_X,
+      code: lambda.Code.fromAsset(handlerAssetPath('smtp-credentials')),
+      handler: 'index.handler',
+      timeout: Duration.minutes(1),
+      role: this.handlerRole,
+      logGroup: handlerLogs,
+    });
+    const provider = new Provider(this, 'Provider', {
+      onEventHandler: handler,
+      frameworkOnEventRole: lambdaRole(this, 'FrameworkRole', frameworkLogs),
+      logGroup: frameworkLogs,
+    });
+    this.serviceToken = provider.serviceToken;
+  }
+}
+
+function lambdaRole(scope: Construct, id: string, logGroup: logs.ILogGroup): iam.Role {
+  const role = new iam.Role(scope, id, { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+      resources: [logGroup.logGroupArn, `${logGroup.logGroupArn}:log-stream:*`],
+    }),
+  );
+  return role;
+}
+
+/**
+ * SES SMTP credentials whose secret never leaves AWS: an IAM user scoped to sending from the
+ * given identities, an access key made by a custom resource, and `{"username", "password",
+ * "region", "endpoint", "port"}` in a Secrets Manager secret.
+ *
+ * @example
+ * const identity = new ses.EmailIdentity(this, 'Identity', { identity: ses.Identity.domain('example.com') });
+ * const credentials = new SesSmtpCredentials(this, 'Smtp', { identities: [identity] });
+ * credentials.grantRead(instance.role);
+ */
+export class SesSmtpCredentials extends Construct {
+  /** The IAM user that owns the access key. */
+  readonly user: iam.IUser;
+  /** The secret holding the SMTP user name and password. */
+  readonly secret: secretsmanager.ISecret;
+  /** The region the password is valid in. */
+  readonly smtpRegion: string;
+  /** The SMTP host. */
+  readonly endpoint: string;
+  /** The SMTP port. */
+  readonly port: number;
+  /** The SMTP user name (the access key id); not a secret. */
+  readonly accessKeyId: string;
+
+  constructor(scope: Construct, id: string, props: SesSmtpCredentialsProps = {}) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    this.smtpRegion = props.smtpRegion ?? stack.region;
+    this.port = props.port ?? DEFAULT_SMTP_PORT;
+    validateProp(this, 'smtpRegion', this.smtpRegion, assertRegion);
+    validateProp(this, 'port', this.port, tlsModeOf);
+    validateProp(this, 'endpoint', props.endpoint, (e) => assertHostName(e));
+    if (!Token.isUnresolved(this.smtpRegion) && !hasSmtpEndpoint(this.smtpRegion)) {
+      Annotations.of(this).addWarningV2(
+        'ses-relay:unknownSmtpRegion',
+        `SES is not known to offer SMTP in ${this.smtpRegion}; check the region`,
+      );
+    }
+    this.endpoint = props.endpoint ?? `email-smtp.${this.smtpRegion}.amazonaws.com`;
+    const identities = props.identities ?? [];
+    if (identities.length === 0 && !props.allowAnyIdentity) {
+      throw new Error(
+        `${this.node.path}: identities: got none; list the SES identities these credentials may send from, or set allowAnyIdentity: true to allow every identity of the account`,
+      );
+    }
+
+    this.user = props.user ?? new iam.User(this, 'User');
+    const arn = (resource: string, name: string) =>
+      stack.formatArn({ service: 'ses', region: this.smtpRegion, resource, resourceName: name });
+    const resources = props.allowAnyIdentity
+      ? [arn('identity', '*')]
+      : identities.map((i) => arn('identity', i.emailIdentityName));
+    resources.push(...(props.configurationSets ?? []).map((c) => arn('configuration-set', c.configurationSetName)));
+    new iam.Policy(this, 'SendPolicy', {
+      users: [this.user],
+      statements: [
+        new iam.PolicyStatement({
+          actions: ['ses:SendRawEmail'],
+          resources,
+          conditions: props.fromAddresses ? { StringLike: { 'ses:FromAddress': props.fromAddresses } } : undefined,
+        }),
+      ],
+    });
+
+    this.secret = new secretsmanager.Secret(this, 'Secret', {
+      description: `SES SMTP credentials (${this.node.path}); written by the ses-relay custom resource`,
+      encryptionKey: props.encryptionKey,
+    });
+
+    const provider = CredentialsProvider.of(this);
+    provider.handlerRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['iam:CreateAccessKey', 'iam:DeleteAccessKey', 'iam:ListAccessKeys'],
+        resources: [this.user.userArn],
+      }),
+    );
+    provider.handlerRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue'],
+        resources: [this.secret.secretArn],
+      }),
+    );
+    props.encryptionKey?.grantEncryptDecrypt(provider.handlerRole);
+
+    const properties: SmtpCredentialsProperties = {
+      UserName: this.user.userName,
+      SecretArn: this.secret.secretArn,
+      SmtpRegion: this.smtpRegion,
+      Endpoint: this.endpoint,
+      Port: String(this.port),
+    };
+    const resource = new CustomResource(this, 'Resource', {
+      serviceToken: provider.serviceToken,
+      resourceType: 'Custom::SesSmtpCredentials',
+      properties: { ...properties },
+      serviceTimeout: Duration.minutes(5),
+    });
+    resource.node.addDependency(provider.handlerRole);
+    this.accessKeyId = resource.getAttString('AccessKeyId');
+  }
+
+  /** Lets a principal (e.g. an instance role) read the credentials. */
+  grantRead(grantee: iam.IGrantable): iam.Grant {
+    return this.secret.grantRead(grantee);
+  }
+}
