@@ -1,11 +1,6 @@
 // Handler unit tests: aws-sdk-client-mock wired to a small stateful fake of IAM access keys and
 // Secrets Manager versions, so each test asserts what the account holds afterwards.
-import {
-  CreateAccessKeyCommand,
-  DeleteAccessKeyCommand,
-  IAMClient,
-  ListAccessKeysCommand,
-} from '@aws-sdk/client-iam';
+import { CreateAccessKeyCommand, DeleteAccessKeyCommand, IAMClient, ListAccessKeysCommand } from '@aws-sdk/client-iam';
 import { GetSecretValueCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -52,7 +47,10 @@ class Account {
     iamMock.on(DeleteAccessKeyCommand).callsFake((i) => {
       const list = this.keys.get(i.UserName) ?? [];
       if (!list.some((k) => k.id === i.AccessKeyId)) throw awsError('NoSuchEntityException');
-      this.keys.set(i.UserName, list.filter((k) => k.id !== i.AccessKeyId));
+      this.keys.set(
+        i.UserName,
+        list.filter((k) => k.id !== i.AccessKeyId),
+      );
       return {};
     });
     smMock.on(PutSecretValueCommand).callsFake((i) => {
@@ -129,7 +127,9 @@ describe('Create', () => {
     account.putFailures = 1;
     const err = await handler(event('Create')).catch((e: Error) => e);
     expect(err).toBeInstanceOf(Error);
-    expect((err as Error).message).toBe(`cannot store the credentials in ${SECRET}: InternalServiceError: the secret store is down`);
+    expect((err as Error).message).toBe(
+      `cannot store the credentials in ${SECRET}: InternalServiceError: the secret store is down`,
+    );
     expect(account.keyIds()).toEqual([]);
     expect(iamMock.commandCalls(DeleteAccessKeyCommand)).toHaveLength(1);
   });
@@ -165,7 +165,9 @@ describe('Update', () => {
     const next = { ...PROPS, SmtpRegion: 'eu-central-1' };
     const fwd = await handler(event('Update', next, { PhysicalResourceId: old, OldResourceProperties: PROPS }));
     // Another resource failed: CloudFormation rolls back with the old properties...
-    const back = await handler(event('Update', PROPS, { PhysicalResourceId: fwd.PhysicalResourceId, OldResourceProperties: next }));
+    const back = await handler(
+      event('Update', PROPS, { PhysicalResourceId: fwd.PhysicalResourceId, OldResourceProperties: next }),
+    );
     expect(back.PhysicalResourceId).toBe(old);
     expect(account.current()).toMatchObject({ username: old, password: oldPassword, region: 'eu-west-1' });
     // ...then deletes what the failed update made.
@@ -194,18 +196,24 @@ describe('Delete', () => {
   test('an already-deleted key is success; twice is fine', async () => {
     const { PhysicalResourceId: id } = await handler(event('Create'));
     await handler(event('Delete', PROPS, { PhysicalResourceId: id }));
-    await expect(handler(event('Delete', PROPS, { PhysicalResourceId: id }))).resolves.toEqual({ PhysicalResourceId: id });
+    await expect(handler(event('Delete', PROPS, { PhysicalResourceId: id }))).resolves.toEqual({
+      PhysicalResourceId: id,
+    });
   });
 
   test('any other error is reported, not swallowed', async () => {
-    iamMock.on(DeleteAccessKeyCommand).rejects(awsError('AccessDenied', 'not authorized to perform iam:DeleteAccessKey'));
+    iamMock
+      .on(DeleteAccessKeyCommand)
+      .rejects(awsError('AccessDenied', 'not authorized to perform iam:DeleteAccessKey'));
     await expect(handler(event('Delete', PROPS, { PhysicalResourceId: 'AKIAIOSFODNN7EXAMPLE' }))).rejects.toThrow(
       'cannot delete access key AKIAIOSFODNN7EXAMPLE of smtp-user: AccessDenied: not authorized to perform iam:DeleteAccessKey',
     );
   });
 
   test('the placeholder id of a failed Create deletes nothing', async () => {
-    await handler(event('Delete', PROPS, { PhysicalResourceId: 'AWSCDK::CustomResourceProviderFramework::CREATE_FAILED' }));
+    await handler(
+      event('Delete', PROPS, { PhysicalResourceId: 'AWSCDK::CustomResourceProviderFramework::CREATE_FAILED' }),
+    );
     expect(iamMock.commandCalls(DeleteAccessKeyCommand)).toHaveLength(0);
   });
 });

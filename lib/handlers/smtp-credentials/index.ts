@@ -1,17 +1,8 @@
 // Custom-resource handler (behind the custom-resources Provider) that owns one IAM access key for
 // SES SMTP. Physical id = access key id. The secret access key is turned into the SMTP password
 // here and goes straight into Secrets Manager: never into the response, an error or a log line.
-import {
-  CreateAccessKeyCommand,
-  DeleteAccessKeyCommand,
-  IAMClient,
-  ListAccessKeysCommand,
-} from '@aws-sdk/client-iam';
-import {
-  GetSecretValueCommand,
-  PutSecretValueCommand,
-  SecretsManagerClient,
-} from '@aws-sdk/client-secrets-manager';
+import { CreateAccessKeyCommand, DeleteAccessKeyCommand, IAMClient, ListAccessKeysCommand } from '@aws-sdk/client-iam';
+import { GetSecretValueCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { deriveSmtpPassword } from '../../smtp/password';
 import type { SmtpCredentialsData, SmtpCredentialsProperties, StoredCredentials } from './types';
@@ -48,7 +39,10 @@ async function userKeys(userName: string): Promise<string[]> {
 }
 
 /** The credentials held by one version stage of the secret, or undefined (none, or not ours). */
-async function readStage(secretArn: string, stage: 'AWSCURRENT' | 'AWSPREVIOUS'): Promise<StoredCredentials | undefined> {
+async function readStage(
+  secretArn: string,
+  stage: 'AWSCURRENT' | 'AWSPREVIOUS',
+): Promise<StoredCredentials | undefined> {
   try {
     const out = await secrets.send(new GetSecretValueCommand({ SecretId: secretArn, VersionStage: stage }));
     const value = JSON.parse(out.SecretString ?? '') as Partial<StoredCredentials>;
@@ -149,7 +143,8 @@ export async function onUpdate(
   props: SmtpCredentialsProperties,
   old: SmtpCredentialsProperties,
 ): Promise<HandlerResponse> {
-  const sameKey = props.UserName === old.UserName && props.SmtpRegion === old.SmtpRegion && props.SecretArn === old.SecretArn;
+  const sameKey =
+    props.UserName === old.UserName && props.SmtpRegion === old.SmtpRegion && props.SecretArn === old.SecretArn;
   if (sameKey) {
     const stored = await readStage(props.SecretArn, 'AWSCURRENT');
     if (stored?.username === physicalId) {
@@ -172,14 +167,20 @@ export async function onDelete(physicalId: string, props: SmtpCredentialsPropert
   await deleteKey(props.UserName, physicalId);
 }
 
-export async function handler(event: CloudFormationCustomResourceEvent): Promise<HandlerResponse | { PhysicalResourceId: string }> {
+export async function handler(
+  event: CloudFormationCustomResourceEvent,
+): Promise<HandlerResponse | { PhysicalResourceId: string }> {
   const props = event.ResourceProperties as unknown as SmtpCredentialsProperties;
   log(`${event.RequestType} for ${props.UserName} in ${props.SmtpRegion}`);
   switch (event.RequestType) {
     case 'Create':
       return onCreate(props);
     case 'Update':
-      return onUpdate(event.PhysicalResourceId, props, event.OldResourceProperties as unknown as SmtpCredentialsProperties);
+      return onUpdate(
+        event.PhysicalResourceId,
+        props,
+        event.OldResourceProperties as unknown as SmtpCredentialsProperties,
+      );
     case 'Delete':
       await onDelete(event.PhysicalResourceId, props);
       return { PhysicalResourceId: event.PhysicalResourceId };
