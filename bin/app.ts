@@ -1,6 +1,41 @@
-// The CDK app: thin. Everything it builds is in lib/.
-import { App, Stack } from 'aws-cdk-lib';
+// The CDK app: reads context (see README "The app"), builds MailRelayStack. Thin.
+import { App } from 'aws-cdk-lib';
+import { DmarcPolicy, MailRelayStack } from '../lib';
 
 const app = new App();
-new Stack(app, 'SesRelay', { description: 'ses-relay: mail from EC2 through Amazon SES with Postfix' });
+const ctx = (key: string): string | undefined => {
+  const v = app.node.tryGetContext(key);
+  return v === undefined || v === '' ? undefined : String(v);
+};
+const list = (key: string) =>
+  ctx(key)
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+const dmarc = ctx('dmarc');
+if (dmarc !== undefined && !Object.values<string>(DmarcPolicy).includes(dmarc)) {
+  throw new Error(
+    `context dmarc: invalid value ${JSON.stringify(dmarc)}: allowed: ${Object.values(DmarcPolicy).join(', ')}`,
+  );
+}
+const port = ctx('smtpPort');
+if (port !== undefined && !/^[0-9]+$/.test(port))
+  throw new Error(`context smtpPort: invalid value ${JSON.stringify(port)}: a port number`);
+
+new MailRelayStack(app, ctx('stackName') ?? 'SesRelay', {
+  env: {
+    account: process.env.CDK_DEFAULT_ACCOUNT,
+    region: ctx('region') ?? process.env.CDK_DEFAULT_REGION ?? 'eu-west-1',
+  },
+  domain: ctx('domain'),
+  emailAddress: ctx('emailAddress'),
+  hostedZoneId: ctx('hostedZoneId'),
+  dmarcPolicy: dmarc as DmarcPolicy | undefined,
+  configurationSet: ctx('configurationSet') !== 'false',
+  sandboxRecipients: list('sandboxRecipients'),
+  fromAddresses: list('fromAddresses'),
+  vpcCidr: ctx('vpcCidr'),
+  relayNetworks: list('relayNetworks'),
+  smtpPort: port === undefined ? undefined : Number(port),
+});
 app.synth();

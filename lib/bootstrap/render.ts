@@ -61,6 +61,22 @@ export function renderScript(options: BootstrapOptions): string {
   ].join('\n');
 }
 
+/**
+ * Shell commands that install the script at INSTALLED_SCRIPT_PATH and run it: for appending to
+ * user data that has commands of its own (the script's `set -e` and `umask` stay in its process).
+ */
+export function renderInstallCommands(options: BootstrapOptions): string[] {
+  const script = renderScript(options);
+  const eof = 'SES_RELAY_BOOTSTRAP_EOF';
+  if (script.includes(eof)) throw new Error(`the script must not contain ${eof}`);
+  return [
+    `mkdir -p ${INSTALLED_SCRIPT_PATH.replace(/\/[^/]+$/, '')}`,
+    `cat > ${INSTALLED_SCRIPT_PATH} <<'${eof}'\n${script}${eof}`,
+    `chmod 0700 ${INSTALLED_SCRIPT_PATH}`,
+    INSTALLED_SCRIPT_PATH,
+  ];
+}
+
 /** Renders the bootstrap in the given format (default: shell). */
 export function renderBootstrap(options: BootstrapOptions, format: BootstrapFormat = BootstrapFormat.SHELL): string {
   const script = renderScript(options);

@@ -1,6 +1,7 @@
 // The `ses-relay` command line: parses arguments with commander and dispatches to one function
 // per command. Bad input ends with a message on stderr and exit code 2, never a stack trace.
 import { Command, CommanderError } from 'commander';
+import { doctorCommand } from './doctor';
 import type { CliIo } from './io';
 import { UsageError } from './io';
 import { renderCommand } from './render';
@@ -35,6 +36,17 @@ function program(io: CliIo, result: { code: number }): Command {
     .option('--format <format>', 'shell or cloud-config', 'shell')
     .action(async (opts) => {
       result.code = await renderCommand(opts, io);
+    });
+
+  cli
+    .command('doctor')
+    .description('tell why mail from an identity is or is not flowing through SES')
+    .option('--region <region>', 'SES region, e.g. eu-west-1')
+    .option('--identity <name>', 'the domain or address you send from')
+    .option('--configuration-set <name>', 'also check that this configuration set exists')
+    .option('--json', 'print the report as JSON')
+    .action(async (opts) => {
+      result.code = await doctorCommand(opts, io);
     });
 
   return cli;

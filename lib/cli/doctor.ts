@@ -1,0 +1,158 @@
+// `ses-relay doctor`: tells why mail from an identity is or is not flowing through SES (account
+// sending status and sandbox, quota and rate, identity verification, DKIM, MAIL FROM,
+// configuration set), as text or JSON; exits non-zero when the account cannot send from it.
+import {
+  GetAccountCommand,
+  GetConfigurationSetCommand,
+  GetEmailIdentityCommand,
+  type GetEmailIdentityCommandOutput,
+  SESv2Client,
+} from '@aws-sdk/client-sesv2';
+import { assertRegion } from '../smtp';
+import type { CliIo } from './io';
+import { UsageError } from './io';
+
+export interface DoctorOptions {
+  readonly region?: string;
+  readonly identity?: string;
+  readonly configurationSet?: string;
+  readonly json?: boolean;
+}
+
+export type Severity = 'ok' | 'warn' | 'fail';
+
+export interface DoctorCheck {
+  readonly check: string;
+  readonly severity: Severity;
+  readonly detail: string;
+}
+
+export interface DoctorReport {
+  readonly region: string;
+  readonly identity: string;
+  readonly canSend: boolean;
+  readonly checks: DoctorCheck[];
+}
+
+function errorName(err: unknown): string {
+  return (err as { name?: string }).name ?? 'Error';
+}
+
+async function identityOrNull(client: SESv2Client, name: string): Promise<GetEmailIdentityCommandOutput | null> {
+  try {
+    return await client.send(new GetEmailIdentityCommand({ EmailIdentity: name }));
+  } catch (err) {
+    if (errorName(err) === 'NotFoundException') return null;
+    throw err;
+  }
+}
+
+/** Asks SES about the account and the identity; pure reporting, no changes. */
+export async function diagnose(
+  client: SESv2Client,
+  region: string,
+  identity: string,
+  configurationSet?: string,
+): Promise<DoctorReport> {
+  const checks: DoctorCheck[] = [];
+  const add = (check: string, severity: Severity, detail: string) => checks.push({ check, severity, detail });
+
+  const account = await client.send(new GetAccountCommand({}));
+  add(
+    'sending',
+    account.SendingEnabled === false ? 'fail' : 'ok',
+    account.SendingEnabled === false ? 'sending is paused for this account in this region' : 'enabled',
+  );
+  const enforcement = account.EnforcementStatus ?? 'HEALTHY';
+  add('account status', enforcement === 'SHUTDOWN' ? 'fail' : enforcement === 'HEALTHY' ? 'ok' : 'warn', enforcement);
+  add(
+    'production access',
+    account.ProductionAccessEnabled ? 'ok' : 'warn',
+    account.ProductionAccessEnabled
+      ? 'out of the sandbox'
+      : 'sandbox: mail only to verified recipients (request production access in the SES console)',
+  );
+  const q = account.SendQuota ?? {};
+  const exhausted =
+    q.Max24HourSend !== undefined && q.Max24HourSend >= 0 && (q.SentLast24Hours ?? 0) >= q.Max24HourSend;
+  add(
+    'quota',
+    exhausted ? 'fail' : 'ok',
+    `${q.SentLast24Hours ?? 0} of ${q.Max24HourSend ?? '?'} messages in the last 24 h; at most ${q.MaxSendRate ?? '?'} per second`,
+  );
+
+  // An address can send when it, or its domain, is a verified identity.
+  let found = await identityOrNull(client, identity);
+  let checkedName = identity;
+  if (!found && identity.includes('@')) {
+    checkedName = identity.slice(identity.indexOf('@') + 1);
+    found = await identityOrNull(client, checkedName);
+  }
+  if (!found) {
+    add('identity', 'fail', `${identity} is not an SES identity in ${region}`);
+  } else {
+    add(
+      'identity',
+      found.VerifiedForSendingStatus ? 'ok' : 'fail',
+      `${checkedName} (${found.IdentityType ?? 'identity'}) ${found.VerifiedForSendingStatus ? 'verified for sending' : 'not verified yet'}`,
+    );
+    const dkim = found.DkimAttributes;
+    if (found.IdentityType === 'DOMAIN' || dkim?.Status !== undefined) {
+      const status = dkim?.Status ?? 'NOT_STARTED';
+      const severity: Severity =
+        status === 'SUCCESS' && dkim?.SigningEnabled !== false ? 'ok' : status === 'FAILED' ? 'fail' : 'warn';
+      add('DKIM', severity, `${status}${dkim?.SigningEnabled === false ? ', signing disabled' : ''}`);
+    }
+    const mailFrom = found.MailFromAttributes;
+    if (mailFrom?.MailFromDomain) {
+      const ok = mailFrom.MailFromDomainStatus === 'SUCCESS';
+      const rejects = mailFrom.BehaviorOnMxFailure === 'REJECT_MESSAGE';
+      add(
+        'MAIL FROM',
+        ok ? 'ok' : rejects ? 'fail' : 'warn',
+        `${mailFrom.MailFromDomain}: ${mailFrom.MailFromDomainStatus}${ok ? '' : rejects ? ' (SES rejects mail until it verifies)' : ' (SES uses amazonses.com meanwhile)'}`,
+      );
+    }
+    if (found.ConfigurationSetName) add('default configuration set', 'ok', found.ConfigurationSetName);
+  }
+
+  if (configurationSet) {
+    try {
+      await client.send(new GetConfigurationSetCommand({ ConfigurationSetName: configurationSet }));
+      add('configuration set', 'ok', `${configurationSet} exists`);
+    } catch (err) {
+      if (errorName(err) !== 'NotFoundException') throw err;
+      add('configuration set', 'fail', `${configurationSet} does not exist in ${region}: SES rejects mail naming it`);
+    }
+  }
+  return { region, identity, canSend: !checks.some((c) => c.severity === 'fail'), checks };
+}
+
+const MARK: Record<Severity, string> = { ok: 'ok  ', warn: 'warn', fail: 'FAIL' };
+
+export function formatReport(report: DoctorReport): string {
+  const lines = report.checks.map((c) => `${MARK[c.severity]}  ${c.check}: ${c.detail}`);
+  const verdict = report.canSend
+    ? `SES in ${report.region} can send from ${report.identity}.`
+    : `SES in ${report.region} cannot send from ${report.identity}: see FAIL above.`;
+  return `${lines.join('\n')}\n${verdict}\n`;
+}
+
+export async function doctorCommand(options: DoctorOptions, io: CliIo, client?: SESv2Client): Promise<number> {
+  try {
+    assertRegion(options.region);
+  } catch (err) {
+    throw new UsageError(`--region: ${(err as Error).message}`);
+  }
+  if (!options.identity) throw new UsageError('--identity is required: the domain or address you send from');
+  const ses = client ?? new SESv2Client({ region: options.region });
+  let report: DoctorReport;
+  try {
+    report = await diagnose(ses, options.region, options.identity, options.configurationSet);
+  } catch (err) {
+    io.stderr(`ses-relay: cannot ask SES in ${options.region}: ${errorName(err)}: ${(err as Error).message}\n`);
+    return 1;
+  }
+  io.stdout(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+  return report.canSend ? 0 : 1;
+}

@@ -1,0 +1,145 @@
+// MailRelayStack: the ready-to-deploy mail relay. A sending identity, SMTP credentials, a VPC
+// and a relay hub in it; outputs tell what is left to do.
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as route53 from 'aws-cdk-lib/aws-route53';
+import type { Construct } from 'constructs';
+import { type DmarcPolicy, MailIdentity } from './mail-identity';
+import { SesRelayHub } from './ses-relay-hub';
+import { SesSmtpCredentials } from './ses-smtp-credentials';
+
+export interface MailRelayStackProps extends StackProps {
+  /**
+   * Domain to send from. Give this or `emailAddress`.
+   * @default 'example.com' when neither is given
+   */
+  readonly domain?: string;
+  /**
+   * Email address to send from instead of a domain.
+   * @default - a domain identity
+   */
+  readonly emailAddress?: string;
+  /**
+   * Route 53 hosted zone id of the domain: DNS records are created there.
+   * @default - the records to create are listed in the outputs
+   */
+  readonly hostedZoneId?: string;
+  /**
+   * DMARC policy to publish.
+   * @default - no DMARC record
+   */
+  readonly dmarcPolicy?: DmarcPolicy;
+  /**
+   * Create a configuration set with bounce and complaint events to SNS, named on every message.
+   * @default true
+   */
+  readonly configurationSet?: boolean;
+  /**
+   * Recipients to verify while the account is in the SES sandbox.
+   * @default - none
+   */
+  readonly sandboxRecipients?: string[];
+  /**
+   * Restrict the From address (`ses:FromAddress`), e.g. `*@example.com`.
+   * @default - any address of the identity
+   */
+  readonly fromAddresses?: string[];
+  /**
+   * CIDR of the VPC the stack creates.
+   * @default '10.0.0.0/16'
+   */
+  readonly vpcCidr?: string;
+  /**
+   * Networks allowed to relay through the hub.
+   * @default - the VPC CIDR
+   */
+  readonly relayNetworks?: string[];
+  /**
+   * SES SMTP port the relays use.
+   * @default 587
+   */
+  readonly smtpPort?: number;
+}
+
+/**
+ * The mail relay: `npx cdk deploy -c domain=example.com -c hostedZoneId=Z123...`.
+ *
+ * @example
+ * new MailRelayStack(app, 'SesRelay', { env: { region: 'eu-west-1' }, domain: 'example.com' });
+ */
+export class MailRelayStack extends Stack {
+  readonly mail: MailIdentity;
+  readonly credentials: SesSmtpCredentials;
+  readonly vpc: ec2.Vpc;
+  readonly hub: SesRelayHub;
+
+  constructor(scope: Construct, id: string, props: MailRelayStackProps = {}) {
+    super(scope, id, { description: 'ses-relay: mail from EC2 through Amazon SES with Postfix', ...props });
+    const domain = props.emailAddress ? undefined : (props.domain ?? 'example.com');
+    const hostedZone = props.hostedZoneId
+      ? route53.PublicHostedZone.fromHostedZoneAttributes(this, 'Zone', {
+          hostedZoneId: props.hostedZoneId,
+          zoneName: domain ?? '',
+        })
+      : undefined;
+    this.mail = new MailIdentity(this, 'Mail', {
+      domain,
+      emailAddress: props.emailAddress,
+      hostedZone,
+      dmarcPolicy: props.dmarcPolicy,
+      configurationSet: props.configurationSet ?? true,
+      sandboxRecipients: props.sandboxRecipients,
+    });
+    this.credentials = new SesSmtpCredentials(this, 'Smtp', {
+      identities: [this.mail.identity],
+      configurationSets: this.mail.configurationSet ? [this.mail.configurationSet] : undefined,
+      fromAddresses: props.fromAddresses,
+      port: props.smtpPort,
+    });
+
+    const vpcCidr = props.vpcCidr ?? '10.0.0.0/16';
+    this.vpc = new ec2.Vpc(this, 'Vpc', {
+      ipAddresses: ec2.IpAddresses.cidr(vpcCidr),
+      maxAzs: 2,
+      natGateways: 1,
+      subnetConfiguration: [
+        { name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24, mapPublicIpOnLaunch: false },
+        { name: 'relay', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 24 },
+      ],
+      flowLogs: {
+        Rejected: {
+          destination: ec2.FlowLogDestination.toCloudWatchLogs(
+            new logs.LogGroup(this, 'FlowLogs', { retention: logs.RetentionDays.ONE_YEAR }),
+          ),
+          trafficType: ec2.FlowLogTrafficType.REJECT,
+        },
+      },
+    });
+    this.hub = new SesRelayHub(this, 'Hub', {
+      vpc: this.vpc,
+      credentials: this.credentials,
+      allowedNetworks: props.relayNetworks ?? [vpcCidr],
+      configurationSetName: this.mail.configurationSet?.configurationSetName,
+    });
+
+    new CfnOutput(this, 'RelayHost', {
+      description: 'Send mail to this host (inside the VPC)',
+      value: this.hub.loadBalancer.loadBalancerDnsName,
+    });
+    new CfnOutput(this, 'RelayPort', { value: String(this.hub.listenerPort) });
+    new CfnOutput(this, 'SecretArn', {
+      description: 'Secret holding the SMTP user name and password (not the values)',
+      value: this.credentials.secret.secretArn,
+    });
+    this.mail.dnsRecords.forEach((r, i) => {
+      new CfnOutput(this, `DnsRecord${i + 1}`, {
+        description: 'DNS record to create',
+        value: `${r.type} ${r.name} ${r.value}`,
+      });
+    });
+    new CfnOutput(this, 'NextStep', {
+      value: `npx ses-relay doctor --region ${this.region} --identity ${this.mail.identityName}`,
+    });
+  }
+}

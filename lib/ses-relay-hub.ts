@@ -1,0 +1,190 @@
+// SesRelayHub: a Postfix relay hub for a VPC. An Auto Scaling group across availability zones,
+// behind an internal Network Load Balancer on the submission port, hardened by default.
+import { Duration, Validations } from 'aws-cdk-lib';
+import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { Construct } from 'constructs';
+import { parseRelayNetwork } from './bootstrap';
+import { validateProp } from './private/validate';
+import { SesRelay } from './ses-relay';
+import type { SesSmtpCredentials } from './ses-smtp-credentials';
+
+export interface SesRelayHubProps {
+  /** The VPC the hub serves. */
+  readonly vpc: ec2.IVpc;
+  /** The credentials the hub sends with. */
+  readonly credentials: SesSmtpCredentials;
+  /**
+   * IPv4 networks (CIDR) allowed to relay: opened on the load balancer and trusted by Postfix.
+   * Never 0.0.0.0/0; prefixes from /8 to /32.
+   */
+  readonly allowedNetworks: string[];
+  /**
+   * Security groups additionally allowed to reach the load balancer. Postfix still relays only
+   * for `allowedNetworks`, so their instances must be inside those networks.
+   * @default - none
+   */
+  readonly allowedSecurityGroups?: ec2.ISecurityGroup[];
+  /**
+   * Port the load balancer listens on.
+   * @default 587
+   */
+  readonly listenerPort?: number;
+  /**
+   * Configuration set named in `X-SES-CONFIGURATION-SET` on messages that carry none.
+   * @default - no header added
+   */
+  readonly configurationSetName?: string;
+  /**
+   * Instance type of the relays.
+   * @default t4g.small (Graviton)
+   */
+  readonly instanceType?: ec2.InstanceType;
+  /**
+   * Number of relays (at least one per availability zone is advised).
+   * @default 2
+   */
+  readonly capacity?: number;
+  /**
+   * Subnets of the relays and of the load balancer: private, with a route to SES (NAT or an SES
+   * VPC endpoint).
+   * @default - the VPC's private subnets with egress
+   */
+  readonly vpcSubnets?: ec2.SubnetSelection;
+}
+
+/** Postfix listens on 25 on the relays; clients reach the load balancer on the listener port. */
+const RELAY_PORT = 25;
+
+/**
+ * A mail relay hub for a VPC: Postfix on Amazon Linux 2023 in an Auto Scaling group behind an
+ * internal Network Load Balancer, relaying for the listed networks only, through SES.
+ *
+ * @example
+ * const hub = new SesRelayHub(this, 'Hub', { vpc, credentials, allowedNetworks: ['10.0.0.0/16'] });
+ * // applications send to hub.loadBalancer.loadBalancerDnsName on hub.listenerPort
+ */
+export class SesRelayHub extends Construct {
+  readonly autoScalingGroup: autoscaling.AutoScalingGroup;
+  readonly loadBalancer: elbv2.NetworkLoadBalancer;
+  readonly listenerPort: number;
+  /** Security group of the load balancer: add peers here to let more clients in. */
+  readonly securityGroup: ec2.SecurityGroup;
+
+  constructor(scope: Construct, id: string, props: SesRelayHubProps) {
+    super(scope, id);
+    this.listenerPort = props.listenerPort ?? 587;
+    validateProp(this, 'listenerPort', this.listenerPort, (p) => {
+      if (!Number.isInteger(p) || p < 1 || p > 65535) throw new Error(`invalid port ${p}: expected 1 to 65535`);
+    });
+    if (props.allowedNetworks.length === 0) {
+      throw new Error(
+        `${this.node.path}: allowedNetworks: got none; list the client CIDRs allowed to relay, e.g. the VPC CIDR`,
+      );
+    }
+    const networks: string[] = [];
+    for (const cidr of props.allowedNetworks)
+      validateProp(this, 'allowedNetworks', cidr, (c) => networks.push(parseRelayNetwork(c)));
+    const subnets = props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS };
+
+    const relay = new SesRelay(this, 'Relay', {
+      credentials: props.credentials,
+      relayNetworks: networks,
+      configurationSetName: props.configurationSetName,
+    });
+
+    this.securityGroup = new ec2.SecurityGroup(this, 'LoadBalancerSecurityGroup', {
+      vpc: props.vpc,
+      description: 'ses-relay hub load balancer: SMTP from the allowed networks',
+      allowAllOutbound: false,
+    });
+    for (const cidr of networks) {
+      this.securityGroup.addIngressRule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(this.listenerPort), `SMTP from ${cidr}`);
+    }
+    for (const peer of props.allowedSecurityGroups ?? []) {
+      this.securityGroup.addIngressRule(peer, ec2.Port.tcp(this.listenerPort), 'SMTP from an allowed security group');
+    }
+    const instanceSecurityGroup = new ec2.SecurityGroup(this, 'InstanceSecurityGroup', {
+      vpc: props.vpc,
+      description:
+        'ses-relay hub instances: SMTP from the load balancer only; HTTPS out to SES, Secrets Manager, packages',
+      allowAllOutbound: false,
+    });
+    instanceSecurityGroup.addIngressRule(this.securityGroup, ec2.Port.tcp(RELAY_PORT), 'SMTP from the load balancer');
+    this.securityGroup.addEgressRule(instanceSecurityGroup, ec2.Port.tcp(RELAY_PORT), 'to the relays');
+    instanceSecurityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'AWS APIs and package repositories');
+    instanceSecurityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(props.credentials.port), 'SES SMTP');
+
+    // Session Manager access without the AmazonSSMManagedInstanceCore managed policy: only the
+    // actions a shell session needs.
+    const role = new iam.Role(this, 'InstanceRole', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') });
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: [
+          'ssm:UpdateInstanceInformation',
+          'ssmmessages:CreateControlChannel',
+          'ssmmessages:CreateDataChannel',
+          'ssmmessages:OpenControlChannel',
+          'ssmmessages:OpenDataChannel',
+        ],
+        resources: ['*'],
+      }),
+    );
+    Validations.of(role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'Session Manager channel actions (ssmmessages:*, ssm:UpdateInstanceInformation) support no resource-level scoping',
+    });
+
+    const launchTemplate = new ec2.LaunchTemplate(this, 'LaunchTemplate', {
+      machineImage: ec2.MachineImage.latestAmazonLinux2023({ cpuType: ec2.AmazonLinuxCpuType.ARM_64 }),
+      instanceType: props.instanceType ?? ec2.InstanceType.of(ec2.InstanceClass.T4G, ec2.InstanceSize.SMALL),
+      role,
+      securityGroup: instanceSecurityGroup,
+      userData: ec2.UserData.forLinux(),
+      requireImdsv2: true,
+      httpPutResponseHopLimit: 1,
+      associatePublicIpAddress: false,
+      detailedMonitoring: true,
+      blockDevices: [
+        {
+          deviceName: '/dev/xvda',
+          volume: ec2.BlockDeviceVolume.ebs(8, { encrypted: true, volumeType: ec2.EbsDeviceVolumeType.GP3 }),
+        },
+      ],
+    });
+    relay.configure(launchTemplate);
+
+    const capacity = props.capacity ?? 2;
+    this.autoScalingGroup = new autoscaling.AutoScalingGroup(this, 'AutoScalingGroup', {
+      vpc: props.vpc,
+      vpcSubnets: subnets,
+      launchTemplate,
+      minCapacity: capacity,
+      maxCapacity: capacity,
+      healthChecks: autoscaling.HealthChecks.withAdditionalChecks({
+        additionalTypes: [autoscaling.AdditionalHealthCheckType.ELB],
+        gracePeriod: Duration.minutes(10),
+      }),
+    });
+
+    this.loadBalancer = new elbv2.NetworkLoadBalancer(this, 'LoadBalancer', {
+      vpc: props.vpc,
+      vpcSubnets: subnets,
+      internetFacing: false,
+      crossZoneEnabled: true,
+      securityGroups: [this.securityGroup],
+    });
+    this.loadBalancer
+      .addListener('Smtp', { port: this.listenerPort, protocol: elbv2.Protocol.TCP })
+      .addTargets('Relays', {
+        port: RELAY_PORT,
+        protocol: elbv2.Protocol.TCP,
+        targets: [this.autoScalingGroup],
+        preserveClientIp: true,
+        healthCheck: { protocol: elbv2.Protocol.TCP, interval: Duration.seconds(30) },
+      });
+  }
+}

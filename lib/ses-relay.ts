@@ -1,0 +1,99 @@
+// SesRelay: puts the generated Postfix bootstrap into the user data of instances, Auto Scaling
+// groups or launch templates you own, and lets their role read the SMTP credentials.
+import { Stack, Token } from 'aws-cdk-lib';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import { Construct } from 'constructs';
+import { type BootstrapOptions, renderInstallCommands, resolveBootstrapOptions } from './bootstrap';
+import type { SesSmtpCredentials } from './ses-smtp-credentials';
+
+export interface SesRelayProps {
+  /** The credentials the relay sends with. */
+  readonly credentials: SesSmtpCredentials;
+  /**
+   * Configuration set named in `X-SES-CONFIGURATION-SET` on messages that carry none.
+   * @default - no header added
+   */
+  readonly configurationSetName?: string;
+  /**
+   * IPv4 networks allowed to relay (relay-hub mode); empty for a null client.
+   * @default - null client: loopback only
+   */
+  readonly relayNetworks?: string[];
+}
+
+/**
+ * What `configure` needs of a target: its user data and the principal it runs as. An
+ * `ec2.Instance`, an `autoscaling.AutoScalingGroup` and an `ec2.LaunchTemplate` (with a role)
+ * all have both.
+ */
+export interface IRelayTarget extends iam.IGrantable {
+  readonly userData?: ec2.UserData;
+}
+
+// Values that are CloudFormation tokens at synth time (the secret ARN, a generated configuration
+// set name) are rendered as validated stand-ins, then replaced by the tokens in the text (CDK
+// turns the result into Fn::Join). The tokens resolve to values of the same safe shape.
+function standIn(value: string | undefined, placeholder: string, tokens: Map<string, string>): string | undefined {
+  if (value === undefined || !Token.isUnresolved(value)) return value;
+  tokens.set(placeholder, value);
+  return placeholder;
+}
+
+/**
+ * Configures Postfix on EC2 targets to relay through SES with the given credentials.
+ *
+ * @example
+ * const relay = new SesRelay(this, 'Relay', { credentials });
+ * relay.configure(instance); // an ec2.Instance, AutoScalingGroup or LaunchTemplate
+ */
+export class SesRelay extends Construct {
+  /** The generator options every configured target gets (tokens shown as their stand-ins). */
+  readonly bootstrapOptions: BootstrapOptions;
+  private readonly tokens = new Map<string, string>();
+  private readonly credentials: SesSmtpCredentials;
+
+  constructor(scope: Construct, id: string, props: SesRelayProps) {
+    super(scope, id);
+    const { credentials } = props;
+    const secretRegion = Stack.of(credentials).region;
+    for (const [prop, value] of [
+      ['credentials.smtpRegion', credentials.smtpRegion],
+      ['the stack region', secretRegion],
+    ]) {
+      if (Token.isUnresolved(value)) {
+        throw new Error(
+          `${this.node.path}: ${prop} is not known at synth time; give the stack an env with a region (or SesSmtpCredentials an smtpRegion): the boot script names it`,
+        );
+      }
+    }
+    this.bootstrapOptions = {
+      region: credentials.smtpRegion,
+      secretId: standIn(credentials.secret.secretArn, 'ses-relay-secret-arn-placeholder', this.tokens) as string,
+      secretRegion,
+      port: credentials.port,
+      endpoint: Token.isUnresolved(credentials.endpoint) ? undefined : credentials.endpoint,
+      relayNetworks: props.relayNetworks,
+      configurationSet: standIn(props.configurationSetName, 'ses-relay-configuration-set-placeholder', this.tokens),
+    };
+    try {
+      resolveBootstrapOptions(this.bootstrapOptions);
+    } catch (err) {
+      throw new Error(`${this.node.path}: ${(err as Error).message}`);
+    }
+    this.credentials = credentials;
+  }
+
+  /** Adds the bootstrap to the target's user data and lets its role read the credentials. */
+  configure(target: IRelayTarget): void {
+    if (!target.userData) {
+      throw new Error(
+        `${this.node.path}: configure: the target has no user data (give the launch template a userData)`,
+      );
+    }
+    let commands = renderInstallCommands(this.bootstrapOptions);
+    for (const [placeholder, token] of this.tokens) commands = commands.map((c) => c.split(placeholder).join(token));
+    target.userData.addCommands(...commands);
+    this.credentials.grantRead(target);
+  }
+}
