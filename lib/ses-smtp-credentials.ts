@@ -98,6 +98,31 @@ class CredentialsProvider extends Construct {
       logGroup: frameworkLogs,
     });
     this.serviceToken = provider.serviceToken;
+    const synchronous =
+      'A custom-resource handler: CloudFormation calls it synchronously through the Provider, a few times per deployment';
+    const logsReason =
+      'CloudWatch Logs encrypts these groups at rest; they hold no secret (the handler logs key ids only, tested)';
+    const iamApis =
+      'It calls only the public IAM and Secrets Manager APIs; a VPC would add NAT or endpoints for nothing';
+    for (const fn of [handler, provider.node.findChild('framework-onEvent')]) {
+      Validations.of(fn).acknowledge(
+        { id: 'NIST.800.53.R5-LambdaConcurrency', reason: synchronous },
+        {
+          id: 'NIST.800.53.R5-LambdaDLQ',
+          reason: `${synchronous}; there is no asynchronous invocation to dead-letter`,
+        },
+        { id: 'NIST.800.53.R5-LambdaInsideVPC', reason: iamApis },
+      );
+    }
+    for (const group of [handlerLogs, frameworkLogs]) {
+      Validations.of(group).acknowledge({ id: 'NIST.800.53.R5-CloudWatchLogGroupEncrypted', reason: logsReason });
+    }
+    for (const role of [this.handlerRole, frameworkRole]) {
+      Validations.of(role).acknowledge({
+        id: 'NIST.800.53.R5-IAMNoInlinePolicy',
+        reason: 'The role policy is generated per stack and scoped to the users and secrets of its credentials',
+      });
+    }
     // The only wildcards: a log group's streams (their names are made by Lambda) and the
     // versions of our own handler (the Provider invokes `function:name:*`).
     const logicalId = (c: Construct) => Stack.of(this).getLogicalId(c.node.defaultChild as CfnElement);
@@ -182,8 +207,11 @@ export class SesSmtpCredentials extends Construct {
       ? [arn('identity', '*')]
       : identities.map((i) => arn('identity', i.emailIdentityName));
     resources.push(...(props.configurationSets ?? []).map((c) => arn('configuration-set', c.configurationSetName)));
-    new iam.Policy(this, 'SendPolicy', {
-      users: [this.user],
+    // The permission goes to a group the user joins: no policy on the user itself.
+    const group = new iam.Group(this, 'Group');
+    this.user.addToGroup(group);
+    const sendPolicy = new iam.Policy(this, 'SendPolicy', {
+      groups: [group],
       statements: [
         new iam.PolicyStatement({
           actions: ['ses:SendRawEmail'],
@@ -192,16 +220,21 @@ export class SesSmtpCredentials extends Construct {
         }),
       ],
     });
+    Validations.of(sendPolicy).acknowledge({
+      id: 'NIST.800.53.R5-IAMNoInlinePolicy',
+      reason: 'A standalone policy owned by this construct, scoped to the listed SES identities',
+    });
 
     this.secret = new secretsmanager.Secret(this, 'Secret', {
       description: `SES SMTP credentials (${this.node.path}); written by the ses-relay custom resource`,
       encryptionKey: props.encryptionKey,
     });
-    Validations.of(this.secret).acknowledge({
-      id: 'AwsSolutions-SMG4',
-      reason:
-        'The secret is an IAM access key turned into an SMTP password: rotating it means a new key, which the custom resource makes when the user, region or secret changes; a rotation Lambda would fight CloudFormation over the key',
-    });
+    const rotation =
+      'The secret is an IAM access key turned into an SMTP password: rotating it means a new key, which the custom resource makes when the user, region or secret changes; a rotation Lambda would fight CloudFormation over the key';
+    Validations.of(this.secret).acknowledge(
+      { id: 'AwsSolutions-SMG4', reason: rotation },
+      { id: 'NIST.800.53.R5-SecretsManagerRotationEnabled', reason: rotation },
+    );
 
     const provider = CredentialsProvider.of(this);
     provider.handlerRole.addToPrincipalPolicy(
@@ -216,7 +249,8 @@ export class SesSmtpCredentials extends Construct {
         resources: [this.secret.secretArn],
       }),
     );
-    props.encryptionKey?.grantEncryptDecrypt(provider.handlerRole);
+    // What Secrets Manager asks of the caller's key access for PutSecretValue and GetSecretValue.
+    props.encryptionKey?.grant(provider.handlerRole, 'kms:GenerateDataKey', 'kms:Decrypt');
 
     const properties: SmtpCredentialsProperties = {
       UserName: this.user.userName,

@@ -93,13 +93,11 @@ test.each([
     'an unverified identity with pending DKIM',
     {},
     () =>
-      ses
-        .on(GetEmailIdentityCommand)
-        .resolves({
-          ...VERIFIED_DOMAIN,
-          VerifiedForSendingStatus: false,
-          DkimAttributes: { Status: 'PENDING', SigningEnabled: true },
-        }),
+      ses.on(GetEmailIdentityCommand).resolves({
+        ...VERIFIED_DOMAIN,
+        VerifiedForSendingStatus: false,
+        DkimAttributes: { Status: 'PENDING', SigningEnabled: true },
+      }),
     'FAIL  identity: other.org (DOMAIN) not verified yet',
   ],
   [
@@ -118,16 +116,14 @@ test.each([
     'a MAIL FROM that rejects until verified',
     {},
     () =>
-      ses
-        .on(GetEmailIdentityCommand)
-        .resolves({
-          ...VERIFIED_DOMAIN,
-          MailFromAttributes: {
-            MailFromDomain: 'mail.other.org',
-            MailFromDomainStatus: 'PENDING',
-            BehaviorOnMxFailure: 'REJECT_MESSAGE',
-          },
-        }),
+      ses.on(GetEmailIdentityCommand).resolves({
+        ...VERIFIED_DOMAIN,
+        MailFromAttributes: {
+          MailFromDomain: 'mail.other.org',
+          MailFromDomainStatus: 'PENDING',
+          BehaviorOnMxFailure: 'REJECT_MESSAGE',
+        },
+      }),
     'FAIL  MAIL FROM: mail.other.org: PENDING (SES rejects mail until it verifies)',
   ],
 ])('%s: exit 1 with the reason', async (_what, account, identity, line) => {
