@@ -32,8 +32,11 @@ function withCredentials(props: Partial<SesSmtpCredentialsProps> = {}) {
 describe('SesSmtpCredentials', () => {
   test('the user may only SendRawEmail from its identities, in the SMTP region', () => {
     const { template } = withCredentials({ fromAddresses: ['*@example.com'] });
+    // Through a group the user joins: no policy on the user itself.
+    template.hasResourceProperties('AWS::IAM::User', { Groups: [{ Ref: Match.stringLikeRegexp('SmtpGroup') }] });
+    expect(JSON.stringify(template.findResources('AWS::IAM::Policy'))).not.toContain('"Users"');
     template.hasResourceProperties('AWS::IAM::Policy', {
-      Users: [{ Ref: Match.stringLikeRegexp('SmtpUser') }],
+      Groups: [{ Ref: Match.stringLikeRegexp('SmtpGroup') }],
       PolicyDocument: {
         Statement: [
           {
