@@ -8,7 +8,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as ses from 'aws-cdk-lib/aws-ses';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { SesSmtpCredentials, type SesSmtpCredentialsProps } from '../lib';
-import { nagFindings, stableTemplate } from './helpers/template';
+import { CREDENTIALS_PROPERTY_KEYS, nagFindings, stableTemplate } from './helpers/template';
 
 function stack(): Stack {
   const app = new App({ outdir: mkdtempSync(join(tmpdir(), 'ses-relay-cdk-')) });
@@ -100,15 +100,7 @@ describe('SesSmtpCredentials', () => {
       ServiceTimeout: '300',
     });
     const props = Object.values(template.findResources('Custom::SesSmtpCredentials'))[0].Properties;
-    expect(Object.keys(props).sort()).toEqual([
-      'Endpoint',
-      'Port',
-      'SecretArn',
-      'ServiceTimeout',
-      'ServiceToken',
-      'SmtpRegion',
-      'UserName',
-    ]);
+    expect(Object.keys(props).sort()).toEqual(CREDENTIALS_PROPERTY_KEYS);
     expect(s.resolve(credentials.accessKeyId)).toEqual({
       'Fn::GetAtt': [expect.stringMatching(/^Smtp/), 'AccessKeyId'],
     });

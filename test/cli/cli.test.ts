@@ -1,24 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import type { CliIo } from '../../lib/cli/io';
-import { runCli } from '../../lib/cli/program';
+import { runCaptured } from '../helpers/cli';
 
-async function run(args: string[], stdin = '', tty = false) {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = {
-    stdout: (t) => {
-      stdout += t;
-    },
-    stderr: (t) => {
-      stderr += t;
-    },
-    readStdin: async () => stdin,
-    stdinIsTty: tty,
-  };
-  const code = await runCli(args, io);
-  return { code, stdout, stderr };
-}
+const run = runCaptured;
 
 describe('ses-relay smtp-password', () => {
   test.each([

@@ -5,8 +5,7 @@ import {
   SESv2Client,
 } from '@aws-sdk/client-sesv2';
 import { mockClient } from 'aws-sdk-client-mock';
-import type { CliIo } from '../../lib/cli/io';
-import { runCli } from '../../lib/cli/program';
+import { runCaptured } from '../helpers/cli';
 
 const ses = mockClient(SESv2Client);
 
@@ -14,22 +13,7 @@ function notFound(): Error {
   return Object.assign(new Error('not found'), { name: 'NotFoundException' });
 }
 
-async function doctor(args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = {
-    stdout: (t) => {
-      stdout += t;
-    },
-    stderr: (t) => {
-      stderr += t;
-    },
-    readStdin: async () => '',
-    stdinIsTty: false,
-  };
-  const code = await runCli(['doctor', ...args], io);
-  return { code, stdout, stderr };
-}
+const doctor = (args: string[]) => runCaptured(['doctor', ...args]);
 
 const PRODUCTION = {
   SendingEnabled: true,

@@ -42,3 +42,14 @@ export function nagFindings(app: App, packs: IPolicyValidationPlugin[]): string[
     );
   }
 }
+
+/** The custom resource's properties: names only, never a secret. */
+export const CREDENTIALS_PROPERTY_KEYS = [
+  'Endpoint',
+  'Port',
+  'SecretArn',
+  'ServiceTimeout',
+  'ServiceToken',
+  'SmtpRegion',
+  'UserName',
+];
