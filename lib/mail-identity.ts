@@ -91,6 +91,11 @@ export class MailIdentity extends Construct {
         `${this.node.path}: give exactly one of domain (e.g. example.com) or emailAddress (e.g. sender@example.com)`,
       );
     }
+    if (props.emailAddress !== undefined && props.hostedZone) {
+      throw new Error(
+        `${this.node.path}: hostedZone: an address identity has no DNS records; give domain with hostedZone, or drop hostedZone`,
+      );
+    }
     validateProp(this, 'domain', props.domain, (d) => assertHostName(d, 'domain'));
     validateProp(this, 'emailAddress', props.emailAddress, (e) => {
       if (!EMAIL.test(e)) throw new Error(`invalid email address ${JSON.stringify(e)}: expected local@domain`);

@@ -40,7 +40,7 @@ class Account {
     iamMock.on(CreateAccessKeyCommand).callsFake((i) => {
       const list = this.keys.get(i.UserName) ?? [];
       if (list.length >= 2) throw awsError('LimitExceededException');
-      const key = { id: `AKIAFAKE${String(++this.n).padStart(12, '0')}`, secret: `secret/key+${this.n}` };
+      const key = { id: `ASIAFAKE${String(++this.n).padStart(12, '0')}`, secret: `secret/key+${this.n}` };
       this.keys.set(i.UserName, [...list, key]);
       return { AccessKey: { AccessKeyId: key.id, SecretAccessKey: key.secret, UserName: i.UserName } };
     });
@@ -136,11 +136,11 @@ describe('Create', () => {
 
   test('refuses to exceed IAM two keys per user, naming them', async () => {
     account.keys.set('smtp-user', [
-      { id: 'AKIAOTHER00000000001', secret: 'a' },
-      { id: 'AKIAOTHER00000000002', secret: 'b' },
+      { id: 'ASIAOTHER00000000001', secret: 'a' },
+      { id: 'ASIAOTHER00000000002', secret: 'b' },
     ]);
     await expect(handler(event('Create'))).rejects.toThrow(
-      'IAM user smtp-user already has 2 access keys (AKIAOTHER00000000001, AKIAOTHER00000000002); IAM allows 2',
+      'IAM user smtp-user already has 2 access keys (ASIAOTHER00000000001, ASIAOTHER00000000002); IAM allows 2',
     );
     expect(account.keyIds()).toHaveLength(2);
   });
@@ -187,10 +187,10 @@ describe('Update', () => {
 
 describe('Delete', () => {
   test('deletes exactly the key named by the physical id', async () => {
-    account.keys.set('smtp-user', [{ id: 'AKIAKEEP000000000001', secret: 'a' }]);
+    account.keys.set('smtp-user', [{ id: 'ASIAKEEP000000000001', secret: 'a' }]);
     const { PhysicalResourceId: id } = await handler(event('Create'));
     await handler(event('Delete', PROPS, { PhysicalResourceId: id }));
-    expect(account.keyIds()).toEqual(['AKIAKEEP000000000001']);
+    expect(account.keyIds()).toEqual(['ASIAKEEP000000000001']);
   });
 
   test('an already-deleted key is success; twice is fine', async () => {
