@@ -349,6 +349,11 @@ describe('input validation', () => {
       /M: emailAddress: invalid email address "nobody"/,
     ],
     [
+      'an address with a hosted zone',
+      () => relayStack({ emailAddress: 'a@example.org', hostedZoneId: 'Z0123456789ABC' }),
+      /SesRelay\/Mail: hostedZone: an address identity has no DNS records/,
+    ],
+    [
       'the whole Internet as relay network',
       () => relayStack({ relayNetworks: ['0.0.0.0/0'] }),
       /SesRelay\/Hub: allowedNetworks: refusing relay network "0\.0\.0\.0\/0"/,
