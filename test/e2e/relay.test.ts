@@ -221,6 +221,19 @@ describeWorld('null client with a configuration set (port 587, STARTTLS)', () =>
     await standin.waitFor(() => standin.messages().length > before, 30000, 'delivery after impostor');
     expect(world.queue()).toHaveLength(0);
   });
+
+  test('switching to relay-hub mode restarts Postfix on all interfaces (run last)', () => {
+    const pid = world.read('/var/spool/postfix/pid/master.pid').trim();
+    const hub = world.runScript(
+      renderScript(options({ configurationSet: 'relay-set', relayNetworks: ['198.51.100.0/24'] })),
+      world.awsEnv(SECRET_ID, SECRET_JSON),
+      'hub.sh',
+    );
+    expect(hub.code).toBe(0);
+    expect(world.read('/var/spool/postfix/pid/master.pid').trim()).not.toBe(pid);
+    expect(world.exec(['ss', '-Hltn']).stdout).toMatch(/0\.0\.0\.0:25\b/);
+    expect(world.exec(['postconf', '-h', 'mynetworks']).stdout.trim()).toBe('127.0.0.0/8 198.51.100.0/24');
+  });
 });
 
 describeWorld('relay hub for 198.51.100.0/24 (port 465, TLS wrapper)', () => {
