@@ -343,3 +343,35 @@ describeWorld('credentials unavailable: the script fails closed', () => {
 test('the world is checked against the real SES host name', () => {
   expect(SES_HOST).toBe(renderScript(options()).match(/^SES_HOST='([^']+)'$/m)?.[1]);
 });
+
+describeWorld('SES enforcing a send-rate quota, 20 ms away', () => {
+  let world: World;
+  let standin: Standin;
+  beforeAll(async () => {
+    world = World.create();
+    standin = await world.startStandin(CREDS, { port: 10587, quota: 20 });
+    await world.startDelayProxy(587, 10587, 10);
+    expect(world.runScript(renderScript(options()), world.awsEnv(SECRET_ID, SECRET_JSON)).code).toBe(0);
+  });
+  afterAll(() => world?.destroy());
+
+  test('a burst above the quota is throttled, then every message arrives exactly once, none bounced', async () => {
+    const count = 80;
+    await world.execAsync([
+      'bash',
+      '-c',
+      `for i in $(seq 1 ${count}); do printf 'Subject: burst %s\\n\\nbody\\n' "$i" | /usr/sbin/sendmail -f sender@example.com "user$i@example.com" & done; wait`,
+    ]);
+    // Postfix retries deferred mail on its own schedule; flushing stands in for the passing of time.
+    for (let i = 0; i < 60 && standin.messages().length < count; i++) {
+      await standin.waitFor(() => standin.messages().length >= count, 2000, 'burst').catch(() => world.flush());
+    }
+    expect(standin.count('throttled')).toBeGreaterThan(0); // the quota did bite
+    const subjects = standin.messages().map((m) => /^Subject: (.*)$/m.exec(m.raw)?.[1]);
+    expect(new Set(subjects).size).toBe(count);
+    expect(subjects).toHaveLength(count);
+    expect(standin.messages().every((m) => m.from === 'sender@example.com')).toBe(true);
+    expect(world.read('/var/log/maillog')).not.toMatch(/status=bounced/);
+    expect(world.queue()).toHaveLength(0);
+  });
+});

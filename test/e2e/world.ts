@@ -233,11 +233,8 @@ export class World {
   }
 
   /** Starts the SES stand-in on a port, with a certificate set (ses, impostor, selfsigned). */
-  async startStandin(
-    creds: WorldCredentials,
-    opts: { port?: number; cert?: string; wrapper?: boolean; mode?: string } = {},
-  ): Promise<Standin> {
-    const cert = opts.cert ?? 'ses';
+  /** Runs a TypeScript fixture inside the world; its JSON-line events are collected. */
+  private startFixture(fixture: string, args: string[], env: NodeJS.ProcessEnv = {}): Standin {
     const proc = spawn(
       'nsenter',
       [
@@ -249,7 +246,29 @@ export class World {
         '--',
         process.execPath,
         join(ROOT, 'node_modules/tsx/dist/cli.mjs'),
-        join(FIXTURES, 'ses-standin.ts'),
+        join(FIXTURES, fixture),
+        ...args,
+      ],
+      { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'inherit'], detached: true },
+    );
+    const handle = new Standin(proc);
+    this.standins.push(handle);
+    return handle;
+  }
+
+  /**
+   * Starts the SES stand-in on a port, with a certificate set (ses, impostor, selfsigned) and,
+   * optionally, a send-rate quota in messages per second.
+   */
+  async startStandin(
+    creds: WorldCredentials,
+    opts: { port?: number; cert?: string; wrapper?: boolean; mode?: string; quota?: number } = {},
+  ): Promise<Standin> {
+    const cert = opts.cert ?? 'ses';
+    const mode = opts.mode ?? 'accept';
+    const standin = this.startFixture(
+      'ses-standin.ts',
+      [
         '--port',
         String(opts.port ?? 587),
         '--key',
@@ -259,21 +278,30 @@ export class World {
         '--wrapper',
         opts.wrapper ? 'yes' : 'no',
         '--mode',
-        opts.mode ?? 'accept',
+        mode,
         '--name',
         SES_HOST,
+        '--quota',
+        String(opts.quota ?? 0),
       ],
-      {
-        env: { ...process.env, STANDIN_USER: creds.username, STANDIN_PASSWORD: creds.password },
-        stdio: ['pipe', 'pipe', 'inherit'],
-        detached: true,
-      },
+      { STANDIN_USER: creds.username, STANDIN_PASSWORD: creds.password },
     );
-    const standin = new Standin(proc);
-    this.standins.push(standin);
-    if ((opts.mode ?? 'accept') !== 'down')
-      await standin.waitFor(() => standin.count('listening') > 0, 20000, 'stand-in listening');
+    if (mode !== 'down') await standin.waitFor(() => standin.count('listening') > 0, 20000, 'stand-in listening');
     return standin;
+  }
+
+  /** A proxy on `listen` that forwards to `target` adding `delayMs` each way (RTT = 2 x delayMs). */
+  async startDelayProxy(listen: number, target: number, delayMs: number): Promise<Standin> {
+    const proxy = this.startFixture('delay-proxy.ts', [
+      '--listen',
+      String(listen),
+      '--target',
+      String(target),
+      '--delay',
+      String(delayMs),
+    ]);
+    await proxy.waitFor(() => proxy.count('listening') > 0, 20000, 'delay proxy listening');
+    return proxy;
   }
 
   /** Writes the secret the fake `aws` returns; returns the environment the script runs with. */
@@ -288,6 +316,14 @@ export class World {
       FAKE_AWS_MODE: mode,
       FAKE_AWS_LOG: join(this.dir, 'aws.log'),
     };
+  }
+
+  /** Runs a command inside the world without blocking the event loop (fixture events keep flowing). */
+  execAsync(cmd: string[]): Promise<number> {
+    return new Promise((resolve) => {
+      const p = spawn('nsenter', ['-t', String(this.pid), '-m', '-n', '-u', '--', ...cmd], { stdio: 'ignore' });
+      p.on('exit', (code) => resolve(code ?? -1));
+    });
   }
 
   /** Runs a rendered script unmodified as root in the world, under strace to record every exec. */

@@ -1,0 +1,178 @@
+// Benchmark: real Postfix configured by our rendered script and by the procedure's literal
+// configuration, side by side in one run, against the SES stand-in enforcing a send-rate quota
+// behind a proxy that adds network latency. Debian, as root (it builds the e2e test world).
+// Usage: tsx bench/relay.ts [--quota 50] [--rtt 20] [--burst 300] [--burst-timeout 60]
+//                            [--sustained-rate 75] [--sustained-seconds 20]
+import { renderScript } from '../lib/bootstrap';
+import { deriveSmtpPassword } from '../lib/smtp';
+import { SES_HOST, type Standin, World, worldAvailable } from '../test/e2e/world';
+
+const args = new Map<string, string>();
+for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i].replace(/^--/, ''), process.argv[i + 1]);
+const num = (k: string, d: number) => Number(args.get(k) ?? d);
+const QUOTA = num('quota', 50);
+const RTT = num('rtt', 20);
+const BURST = num('burst', 300);
+const BURST_TIMEOUT = num('burst-timeout', 60);
+const SUSTAINED_RATE = num('sustained-rate', 75);
+const SUSTAINED_SECONDS = num('sustained-seconds', 20);
+
+const USERNAME = 'AKIAIOSFODNN7EXAMPLE';
+const PASSWORD = deriveSmtpPassword('wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'eu-west-1');
+const SECRET_ID = 'ses-relay/smtp';
+const STANDIN_PORT = 10587;
+
+interface Figures {
+  delivered: number;
+  seconds: number;
+  msgPerS: number;
+  tlsHandshakes: number;
+  throttled: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Configures Postfix exactly as the AWS procedure does, by hand, with the same credentials. */
+function procedure(world: World): void {
+  const host = `[${SES_HOST}]:587`;
+  const steps = [
+    ['bash', '-c', ': > /etc/postfix/main.cf'],
+    [
+      'postconf',
+      '-e',
+      `relayhost = ${host}`,
+      'smtp_sasl_auth_enable = yes',
+      'smtp_sasl_security_options = noanonymous',
+      'smtp_sasl_password_maps = hash:/etc/postfix/sasl_passwd',
+      'smtp_use_tls = yes',
+      'smtp_tls_security_level = encrypt',
+      'smtp_tls_note_starttls_offer = yes',
+      'smtp_tls_CAfile = /etc/ssl/certs/ca-certificates.crt',
+      'maillog_file = /var/log/maillog',
+    ],
+    ['bash', '-c', `printf '%s %s:%s\\n' '${host}' "$U" "$P" > /etc/postfix/sasl_passwd`],
+    ['postmap', 'hash:/etc/postfix/sasl_passwd'],
+    ['chmod', '0600', '/etc/postfix/sasl_passwd', '/etc/postfix/sasl_passwd.db'],
+    ['/usr/lib/postfix/configure-instance.sh', '-'],
+    ['postfix', 'start'],
+  ];
+  for (const step of steps) world.exec(step, { env: { U: USERNAME, P: PASSWORD }, check: true });
+}
+
+function ours(world: World): void {
+  const secret = JSON.stringify({ username: USERNAME, password: PASSWORD });
+  const r = world.runScript(
+    renderScript({ region: 'eu-west-1', secretId: SECRET_ID }),
+    world.awsEnv(SECRET_ID, secret),
+  );
+  if (r.code !== 0) throw new Error(`the rendered script failed: ${r.stderr}`);
+}
+
+/** Submits messages through the sendmail command, `perSecond` at most (0: as fast as possible). */
+function inject(world: World, count: number, first: number, perSecond = 0): Promise<number> {
+  const pace = perSecond > 0 ? `sleep ${(1 / perSecond).toFixed(4)};` : '';
+  return world.execAsync([
+    'bash',
+    '-c',
+    `for i in $(seq ${first} ${first + count - 1}); do printf 'Subject: m%s\\n\\nbenchmark\\n' "$i" | /usr/sbin/sendmail -f sender@example.com "user$i@example.com" & ${pace} done; wait`,
+  ]);
+}
+
+function snapshot(standin: Standin, start: number, end: number, delivered: number): Figures {
+  const seconds = (end - start) / 1000;
+  return {
+    delivered,
+    seconds: Number(seconds.toFixed(1)),
+    msgPerS: Number((delivered / seconds).toFixed(1)),
+    tlsHandshakes: standin.count('secure'),
+    throttled: standin.count('throttled'),
+  };
+}
+
+async function scenario(name: string, configure: (w: World) => void) {
+  const world = World.create();
+  try {
+    const standin = await world.startStandin(
+      { username: USERNAME, password: PASSWORD },
+      { port: STANDIN_PORT, quota: QUOTA },
+    );
+    await world.startDelayProxy(587, STANDIN_PORT, RTT / 2);
+    configure(world);
+    await sleep(1000);
+
+    // Burst: everything submitted at once; seconds until the last message arrived (or the timeout).
+    const start = Date.now();
+    await inject(world, BURST, 1);
+    let last = start;
+    const deadline = start + BURST_TIMEOUT * 1000;
+    while (standin.messages().length < BURST && Date.now() < deadline) {
+      const n = standin.messages().length;
+      await sleep(50);
+      if (standin.messages().length > n) last = Date.now();
+    }
+    const burst = snapshot(
+      standin,
+      start,
+      standin.messages().length < BURST ? Date.now() : last,
+      standin.messages().length,
+    );
+
+    // Sustained load above the quota: delivered rate while submitting at SUSTAINED_RATE.
+    world.exec(['postsuper', '-d', 'ALL']);
+    const before = standin.messages().length;
+    const events0 = { secure: standin.count('secure'), throttled: standin.count('throttled') };
+    const s0 = Date.now();
+    await inject(world, SUSTAINED_RATE * SUSTAINED_SECONDS, 100000, SUSTAINED_RATE);
+    const s1 = Date.now();
+    const sustained = {
+      offeredMsgPerS: Number(((SUSTAINED_RATE * SUSTAINED_SECONDS) / ((s1 - s0) / 1000)).toFixed(1)),
+      deliveredMsgPerS: Number(((standin.messages().length - before) / ((s1 - s0) / 1000)).toFixed(1)),
+      throttled: standin.count('throttled') - events0.throttled,
+      tlsHandshakes: standin.count('secure') - events0.secure,
+    };
+
+    // Under the quota: one message at a time, the latency from submission to arrival.
+    world.exec(['postsuper', '-d', 'ALL']);
+    await sleep(2000);
+    const latencies: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const n = standin.messages().length;
+      const t = Date.now();
+      await inject(world, 1, 200000 + i);
+      await standin.waitFor(() => standin.messages().length > n, 30000, 'single delivery');
+      latencies.push(Date.now() - t);
+      await sleep(500);
+    }
+    latencies.sort((a, b) => a - b);
+    return { name, burst, sustained, latencyMs: { median: latencies[5], max: latencies[9] } };
+  } finally {
+    world.destroy();
+  }
+}
+
+async function main() {
+  const unavailable = worldAvailable();
+  if (unavailable) {
+    console.error(`bench/relay: ${unavailable}`);
+    process.exitCode = 1;
+    return;
+  }
+  console.log(
+    `quota ${QUOTA}/s, RTT ${RTT} ms, burst ${BURST} (timeout ${BURST_TIMEOUT} s), sustained ${SUSTAINED_RATE}/s for ${SUSTAINED_SECONDS} s`,
+  );
+  for (const [name, configure] of [
+    ['ses-relay', ours],
+    ['procedure', procedure],
+  ] as const) {
+    const r = await scenario(name, configure);
+    console.log(JSON.stringify(r));
+    const b = r.burst;
+    console.log(
+      `${name.padEnd(10)} burst: ${b.delivered}/${BURST} delivered in ${b.seconds} s (${b.msgPerS} msg/s), ${b.tlsHandshakes} TLS handshakes, ${b.throttled} replies 454 | ` +
+        `sustained: ${r.sustained.deliveredMsgPerS} of ${r.sustained.offeredMsgPerS} msg/s offered, ${r.sustained.throttled} x 454 | ` +
+        `single message: median ${r.latencyMs.median} ms, max ${r.latencyMs.max} ms`,
+    );
+  }
+}
+
+main();
