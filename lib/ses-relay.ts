@@ -32,7 +32,7 @@ export interface IRelayTarget extends iam.IGrantable {
 }
 
 // Values that are CloudFormation tokens at synth time (the secret ARN, a generated configuration
-// set name) are rendered as validated stand-ins, then replaced by the tokens in the text (CDK
+// set name, an SES VPC endpoint's DNS name) are rendered as validated stand-ins, then replaced by the tokens in the text (CDK
 // turns the result into Fn::Join). The tokens resolve to values of the same safe shape.
 function standIn(value: string | undefined, placeholder: string, tokens: Map<string, string>): string | undefined {
   if (value === undefined || !Token.isUnresolved(value)) return value;
@@ -72,7 +72,7 @@ export class SesRelay extends Construct {
       secretId: standIn(credentials.secret.secretArn, 'ses-relay-secret-arn-placeholder', this.tokens) as string,
       secretRegion,
       port: credentials.port,
-      endpoint: Token.isUnresolved(credentials.endpoint) ? undefined : credentials.endpoint,
+      endpoint: standIn(credentials.endpoint, 'ses-relay-endpoint.placeholder.invalid', this.tokens),
       relayNetworks: props.relayNetworks,
       configurationSet: standIn(props.configurationSetName, 'ses-relay-configuration-set-placeholder', this.tokens),
     };

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as cdk from 'aws-cdk-lib';
 import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
@@ -311,6 +312,29 @@ describe('SesRelay.configure', () => {
         !JSON.stringify(p.Properties.Roles ?? []).includes('HandlerRole'),
     );
     expect(readers).toHaveLength(1);
+  });
+
+  test('an SES VPC endpoint DNS name known only at deploy time reaches the script as a token', () => {
+    const s = new Stack(app(), 'Vpce', { env: { account: '123456789012', region: 'eu-west-1' } });
+    const vpc = new ec2.Vpc(s, 'Vpc', {
+      natGateways: 0,
+      subnetConfiguration: [{ name: 'a', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }],
+    });
+    const endpoint = vpc.addInterfaceEndpoint('Ses', {
+      service: new ec2.InterfaceVpcEndpointService('com.amazonaws.eu-west-1.email-smtp', 587),
+    });
+    const dnsName = cdk.Fn.select(1, cdk.Fn.split(':', cdk.Fn.select(0, endpoint.vpcEndpointDnsEntries)));
+    const identity = ses.EmailIdentity.fromEmailIdentityName(s, 'I', 'example.com');
+    const credentials = new SesSmtpCredentials(s, 'Smtp', { identities: [identity], endpoint: dnsName });
+    const lt = new ec2.LaunchTemplate(s, 'Lt', {
+      userData: ec2.UserData.forLinux(),
+      role: new iam.Role(s, 'R', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') }),
+    });
+    new SesRelay(s, 'Relay', { credentials }).configure(lt);
+    const parts = userDataParts(Template.fromStack(s));
+    const at = parts.findIndex((p) => typeof p === 'string' && p.endsWith("SES_HOST='"));
+    expect(parts[at + 1]).toEqual({ 'Fn::Select': [1, expect.anything()] });
+    expect(JSON.stringify(parts)).not.toContain('placeholder');
   });
 
   test('a target without user data is refused with the fix', () => {
