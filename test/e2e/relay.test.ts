@@ -1,6 +1,6 @@
 // End-to-end: the rendered boot script, run unmodified as root against real Postfix (Debian's
 // package) in an isolated world, relaying to a local SES stand-in. See world.ts for the world.
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { simpleParser } from 'mailparser';
 import { type BootstrapOptions, renderScript } from '../../lib/bootstrap';
@@ -329,6 +329,23 @@ describeWorld('credentials unavailable: the script fails closed', () => {
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/credentials not available yet \(Unable to locate credentials/);
     expect(r.stderr).toMatch(/error: could not fetch ses-relay\/smtp from Secrets Manager in time/);
+    assertNotRelaying();
+  });
+
+  test('an unsupported distribution is refused by name, before anything is installed or fetched', () => {
+    const fake = join(world.dir, 'os-release');
+    writeFileSync(fake, 'ID=alpine\nVERSION_ID=3.20.0\n');
+    world.exec(['mount', '--bind', fake, '/etc/os-release'], { check: true });
+    try {
+      const r = world.runScript(renderScript(options()), world.awsEnv(SECRET_ID, SECRET_JSON), 'alpine.sh');
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain(
+        "error: unsupported distribution 'alpine 3.20.0'; supported: Amazon Linux 2023, Amazon Linux 2",
+      );
+      expect(r.trace).not.toMatch(/execve\("[^"]*\/(aws|apt-get|dnf|yum)"/);
+    } finally {
+      world.exec(['umount', '/etc/os-release'], { check: true });
+    }
     assertNotRelaying();
   });
 
