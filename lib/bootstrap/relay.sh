@@ -264,8 +264,9 @@ configure_postfix() {
 # to the ses-keep transport, which adds nothing; every other message gets ours at delivery.
 configure_configuration_set() {
   if [ -z "$CONFIGURATION_SET" ]; then
-    want header_checks ''
-    want smtp_header_checks ''
+    # Undo only our own tables: header checks the host already had stay as they are.
+    [ "$(postconf -h header_checks)" != "regexp:$PF/ses_header_checks" ] || want header_checks ''
+    [ "$(postconf -h smtp_header_checks)" != "regexp:$PF/ses_smtp_header_checks" ] || want smtp_header_checks ''
     return 0
   fi
   put_file "$PF/ses_header_checks" "/^X-SES-CONFIGURATION-SET:/ FILTER ses-keep:[$SES_HOST]:$SES_PORT"

@@ -288,6 +288,20 @@ describeWorld('relay hub for 198.51.100.0/24 (port 465, TLS wrapper)', () => {
     expect(standin.events.find((e) => e.event === 'auth')).toMatchObject({ ok: true, secure: true });
   });
 
+  test('a run without configuration set keeps the header checks the host already had', () => {
+    world.exec(['postconf', '-e', 'header_checks = regexp:/etc/postfix/site_header_checks'], { check: true });
+    const again = world.runScript(
+      renderScript(options({ port: 465, relayNetworks: ['198.51.100.0/24'] })),
+      world.awsEnv(SECRET_ID, SECRET_JSON),
+      'again.sh',
+    );
+    expect(again.code).toBe(0);
+    expect(world.exec(['postconf', '-h', 'header_checks']).stdout.trim()).toBe(
+      'regexp:/etc/postfix/site_header_checks',
+    );
+    world.exec(['postconf', '-e', 'header_checks ='], { check: true });
+  });
+
   test.each([
     ['a plain recipient', 'victim@example.net'],
     ['a %-hack recipient', 'victim%example.net@relay.e2e.test'],
