@@ -61,11 +61,11 @@ function procedure(world: World): void {
 
 function ours(world: World): void {
   const secret = JSON.stringify({ username: USERNAME, password: PASSWORD });
-  const r = world.runScript(
-    renderScript({ region: 'eu-west-1', secretId: SECRET_ID }),
-    world.awsEnv(SECRET_ID, secret),
-  );
+  // As on EC2, the script reads the account's maximum send rate from SES at boot.
+  const env = { ...world.awsEnv(SECRET_ID, secret), FAKE_AWS_MAX_SEND_RATE: String(QUOTA) };
+  const r = world.runScript(renderScript({ region: 'eu-west-1', secretId: SECRET_ID }), env);
   if (r.code !== 0) throw new Error(`the rendered script failed: ${r.stderr}`);
+  console.log(r.stderr.trim().split('\n').at(-1));
 }
 
 /** Submits messages through the sendmail command, `perSecond` at most (0: as fast as possible). */

@@ -21,6 +21,10 @@ if (dmarc !== undefined && !Object.values<string>(DmarcPolicy).includes(dmarc)) 
 const port = ctx('smtpPort');
 if (port !== undefined && !/^[0-9]+$/.test(port))
   throw new Error(`context smtpPort: invalid value ${JSON.stringify(port)}: a port number`);
+const rate = ctx('maxSendRate');
+if (rate !== undefined && !/^[0-9]+(\.[0-9]+)?$/.test(rate)) {
+  throw new Error(`context maxSendRate: invalid value ${JSON.stringify(rate)}: messages per second, e.g. 14`);
+}
 
 new MailRelayStack(app, ctx('stackName') ?? 'SesRelay', {
   env: {
@@ -37,5 +41,6 @@ new MailRelayStack(app, ctx('stackName') ?? 'SesRelay', {
   vpcCidr: ctx('vpcCidr'),
   relayNetworks: list('relayNetworks'),
   smtpPort: port === undefined ? undefined : Number(port),
+  maxSendRate: rate === undefined ? undefined : Number(rate),
 });
 app.synth();

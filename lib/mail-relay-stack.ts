@@ -61,6 +61,11 @@ export interface MailRelayStackProps extends StackProps {
    * @default 587
    */
   readonly smtpPort?: number;
+  /**
+   * Messages per second the relays keep to (the account's SES maximum send rate).
+   * @default - read at boot from SES
+   */
+  readonly maxSendRate?: number;
 }
 
 /**
@@ -143,6 +148,7 @@ export class MailRelayStack extends Stack {
       credentials: this.credentials,
       allowedNetworks: props.relayNetworks ?? [vpcCidr],
       configurationSetName: this.mail.configurationSet?.configurationSetName,
+      maxSendRate: props.maxSendRate,
     });
 
     new CfnOutput(this, 'RelayHost', {

@@ -38,6 +38,11 @@ export interface SesRelayHubProps {
    */
   readonly configurationSetName?: string;
   /**
+   * Messages per second the hub keeps to (the account's SES maximum send rate).
+   * @default - read at boot from SES
+   */
+  readonly maxSendRate?: number;
+  /**
    * Instance type of the relays.
    * @default t4g.small (Graviton)
    */
@@ -93,6 +98,7 @@ export class SesRelayHub extends Construct {
       credentials: props.credentials,
       relayNetworks: networks,
       configurationSetName: props.configurationSetName,
+      maxSendRate: props.maxSendRate,
     });
 
     this.securityGroup = new ec2.SecurityGroup(this, 'LoadBalancerSecurityGroup', {

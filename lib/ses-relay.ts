@@ -2,7 +2,7 @@
 // groups or launch templates you own, and lets their role read the SMTP credentials.
 import { Stack, Token } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
-import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { type BootstrapOptions, renderInstallCommands, resolveBootstrapOptions } from './bootstrap';
 import type { SesSmtpCredentials } from './ses-smtp-credentials';
@@ -20,6 +20,11 @@ export interface SesRelayProps {
    * @default - null client: loopback only
    */
   readonly relayNetworks?: string[];
+  /**
+   * Messages per second the relays keep to: the account's SES maximum send rate.
+   * @default - read at boot from SES (`ses:GetAccount`, granted to the targets)
+   */
+  readonly maxSendRate?: number;
 }
 
 /**
@@ -75,6 +80,7 @@ export class SesRelay extends Construct {
       endpoint: standIn(credentials.endpoint, 'ses-relay-endpoint.placeholder.invalid', this.tokens),
       relayNetworks: props.relayNetworks,
       configurationSet: standIn(props.configurationSetName, 'ses-relay-configuration-set-placeholder', this.tokens),
+      maxSendRate: props.maxSendRate,
     };
     try {
       resolveBootstrapOptions(this.bootstrapOptions);
@@ -95,5 +101,9 @@ export class SesRelay extends Construct {
     for (const [placeholder, token] of this.tokens) commands = commands.map((c) => c.split(placeholder).join(token));
     target.userData.addCommands(...commands);
     this.credentials.grantRead(target);
+    if (this.bootstrapOptions.maxSendRate === undefined) {
+      // The script reads the account's send quota at boot; GetAccount has no resource to scope to.
+      iam.Grant.addToPrincipal({ grantee: target, actions: ['ses:GetAccount'], resourceArns: ['*'] });
+    }
   }
 }

@@ -165,6 +165,18 @@ describe('MailRelayStack (the app stack)', () => {
     expect(Buffer.byteLength(text)).toBeLessThan(USER_DATA_LIMIT);
   });
 
+  test('send rate: read at boot with ses:GetAccount by default, or fixed by maxSendRate', () => {
+    const byDefault = relayStack().template();
+    expect(JSON.stringify(userDataParts(byDefault))).toContain("MAX_SEND_RATE='0'");
+    byDefault.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: Match.stringLikeRegexp('HubInstanceRole') }],
+      PolicyDocument: { Statement: Match.arrayWith([{ Action: 'ses:GetAccount', Effect: 'Allow', Resource: '*' }]) },
+    });
+    const fixed = relayStack({ maxSendRate: 14 }).template();
+    expect(JSON.stringify(userDataParts(fixed))).toContain("MAX_SEND_RATE='14'");
+    expect(JSON.stringify(fixed.findResources('AWS::IAM::Policy'))).not.toContain('ses:GetAccount');
+  });
+
   test('the template never contains a secret: no secret string, custom resource with names only', () => {
     const t = relayStack().template();
     const secret = Object.values(t.findResources('AWS::SecretsManager::Secret'))[0].Properties;

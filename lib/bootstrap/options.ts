@@ -40,6 +40,14 @@ export interface BootstrapOptions {
    * @default - no header added
    */
   readonly configurationSet?: string;
+  /**
+   * Messages per second the relay keeps to (the account's SES maximum send rate). The relay
+   * delivers over floor(rate / 15) reused TLS connections (at least one), 15 being what one connection carries
+   * at a 20 ms round trip (bench/relay.ts).
+   * @default - read at boot with `aws sesv2 get-account` (the instance role needs
+   * `ses:GetAccount`); 1 per second when it cannot be read
+   */
+  readonly maxSendRate?: number;
 }
 
 /** Options after validation, with every default filled in. */
@@ -52,6 +60,8 @@ export interface ResolvedBootstrapOptions {
   readonly endpoint: string;
   readonly relayNetworks: string[];
   readonly configurationSet: string;
+  /** 0: read the account's quota at boot. */
+  readonly maxSendRate: number;
   /** Non-fatal findings (e.g. a region where SES SMTP is not known to us). */
   readonly warnings: string[];
 }
@@ -129,6 +139,15 @@ export function resolveBootstrapOptions(options: BootstrapOptions): ResolvedBoot
       `invalid configuration set ${JSON.stringify(configurationSet)}: SES names are 1 to 64 letters, digits, underscores or dashes`,
     );
   }
+  const maxSendRate = options.maxSendRate ?? 0;
+  if (
+    options.maxSendRate !== undefined &&
+    !(Number.isFinite(maxSendRate) && maxSendRate > 0 && maxSendRate <= 100000)
+  ) {
+    throw new Error(
+      `invalid max send rate ${String(options.maxSendRate)}: messages per second, a number above 0 and up to 100000 (the account's SES maximum send rate)`,
+    );
+  }
   return {
     region: options.region,
     secretId: options.secretId,
@@ -138,6 +157,7 @@ export function resolveBootstrapOptions(options: BootstrapOptions): ResolvedBoot
     endpoint,
     relayNetworks,
     configurationSet,
+    maxSendRate,
     warnings,
   };
 }

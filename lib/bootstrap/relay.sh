@@ -7,6 +7,7 @@ export PATH="$PATH:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PF=/etc/postfix
 CHANGED=0
 RESTART=0
+RATE_NOTE=
 TMP_FILE=
 SMTP_PASS=
 
@@ -255,6 +256,7 @@ configure_postfix() {
     CHANGED=1
   fi
   configure_logging
+  configure_rate
   apply_conf
   maps=$(postconf -h smtp_sasl_password_maps)
   [ "$maps" = "$DB_TYPE:$PF/sasl_passwd" ] || die "main.cf did not take the settings"
@@ -276,6 +278,41 @@ configure_configuration_set() {
   want smtp_header_checks "regexp:$PF/ses_smtp_header_checks"
   # A Message-ID on every message, so that the PREPEND above has exactly one header to fire on.
   want always_add_missing_headers yes
+}
+
+# Paces delivery to the SES send quota without hammering it: a few connections, each reused for
+# many messages (TLS and AUTH once, kept by tlsproxy), instead of up to 20 fresh ones per burst;
+# mail SES throttles anyway (454) is retried in seconds, backing off.
+configure_rate() {
+  local rate=$MAX_SEND_RATE conns
+  if [ "$rate" = 0 ]; then
+    rate=$(aws sesv2 get-account --region "$SES_REGION" --query SendQuota.MaxSendRate --output text 2>/dev/null || true)
+    case $rate in
+      '' | None | *[!0-9.]* | .*)
+        log "cannot read the SES send quota (ses:GetAccount); keeping to 1 message/s"
+        rate=1
+        ;;
+    esac
+  fi
+  # Whole connections that stay under the rate: better a little slow than throttled.
+  conns=$((${rate%.*} / 15))
+  [ "$conns" -ge 1 ] || conns=1
+  want default_destination_concurrency_limit "$conns"
+  want smtp_connection_cache_destinations "[$SES_HOST]:$SES_PORT"
+  want smtp_connection_cache_time_limit 5s
+  if has_param smtp_tls_connection_reuse; then
+    want smtp_tls_connection_reuse yes
+    if grep -Eq '^#tlsproxy[[:space:]]' "$PF/master.cf"; then
+      sed -i -E 's/^#(tlsproxy[[:space:]])/\1/' "$PF/master.cf"
+      CHANGED=1
+    else
+      ensure_service tlsproxy unix "tlsproxy  unix  -       -       n       -       0       tlsproxy"
+    fi
+  fi
+  want queue_run_delay 10s
+  want minimal_backoff_time 10s
+  want maximal_backoff_time 300s
+  RATE_NOTE="at most $rate messages/s over $conns connection(s)"
 }
 
 # Without a syslog daemon (Amazon Linux 2023 is journald-only) Postfix 3.4+ writes /var/log/maillog itself.
@@ -332,9 +369,9 @@ main() {
   configure_postfix
   start_postfix
   if [ -n "$RELAY_NETWORKS" ]; then
-    log "Postfix relays through [$SES_HOST]:$SES_PORT for loopback and $RELAY_NETWORKS"
+    log "Postfix relays through [$SES_HOST]:$SES_PORT for loopback and $RELAY_NETWORKS, $RATE_NOTE"
   else
-    log "Postfix relays through [$SES_HOST]:$SES_PORT for this host only"
+    log "Postfix relays through [$SES_HOST]:$SES_PORT for this host only, $RATE_NOTE"
   fi
 }
 

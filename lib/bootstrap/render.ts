@@ -38,6 +38,7 @@ function shellQuote(value: string): string {
 /** The script header: the settings, one shell variable each. */
 function settings(o: ResolvedBootstrapOptions): string {
   const vars: [string, string][] = [
+    ['SES_REGION', o.region],
     ['SES_HOST', o.endpoint],
     ['SES_PORT', String(o.port)],
     ['SES_TLS', o.tlsMode],
@@ -45,6 +46,7 @@ function settings(o: ResolvedBootstrapOptions): string {
     ['SECRET_REGION', o.secretRegion],
     ['RELAY_NETWORKS', o.relayNetworks.join(' ')],
     ['CONFIGURATION_SET', o.configurationSet],
+    ['MAX_SEND_RATE', String(o.maxSendRate)],
   ];
   return vars.map(([k, v]) => `${k}=${shellQuote(v)}`).join('\n');
 }

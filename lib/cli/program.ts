@@ -33,6 +33,7 @@ function program(io: CliIo, result: { code: number }): Command {
     .option('--fips', 'use the FIPS SMTP endpoint of the region')
     .option('--relay-networks <cidrs>', 'relay hub mode: comma-separated IPv4 CIDRs allowed to relay')
     .option('--configuration-set <name>', 'add X-SES-CONFIGURATION-SET to messages that have none')
+    .option('--max-send-rate <n>', 'messages per second to keep to (default: the account quota, read at boot)')
     .option('--format <format>', 'shell or cloud-config', 'shell')
     .action(async (opts) => {
       result.code = await renderCommand(opts, io);

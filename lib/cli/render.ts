@@ -13,6 +13,7 @@ export interface RenderOptions {
   readonly relayNetworks?: string;
   readonly configurationSet?: string;
   readonly format?: string;
+  readonly maxSendRate?: string;
 }
 
 const FORMATS = Object.values(BootstrapFormat) as string[];
@@ -23,6 +24,9 @@ export async function renderCommand(options: RenderOptions, io: CliIo): Promise<
   }
   if (options.port !== undefined && !/^[0-9]+$/.test(options.port)) {
     throw new UsageError(`invalid port ${JSON.stringify(options.port)}: SES SMTP listens on 25, 587, 2587, 465, 2465`);
+  }
+  if (options.maxSendRate !== undefined && !/^[0-9]+(\.[0-9]+)?$/.test(options.maxSendRate)) {
+    throw new UsageError(`invalid max send rate ${JSON.stringify(options.maxSendRate)}: messages per second, e.g. 14`);
   }
   if (!options.secretId) {
     throw new UsageError('--secret-id is required: the name or ARN of the secret holding the SMTP credentials');
@@ -39,6 +43,7 @@ export async function renderCommand(options: RenderOptions, io: CliIo): Promise<
       .map((s) => s.trim())
       .filter((s) => s !== ''),
     configurationSet: options.configurationSet,
+    maxSendRate: options.maxSendRate === undefined ? undefined : Number(options.maxSendRate),
   };
   let text: string;
   try {

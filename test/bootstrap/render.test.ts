@@ -27,6 +27,7 @@ const VARIANTS: [string, BootstrapOptions][] = [
   ['port 2587 with configuration set', { ...BASE, port: 2587, configurationSet: 'relay-set_1' }],
   ['VPC endpoint', { ...BASE, endpoint: 'vpce-0abc-def.email-smtp.eu-west-1.vpce.amazonaws.com' }],
   ['FIPS', { ...BASE, region: 'us-east-1', fips: true, secretRegion: 'eu-west-1' }],
+  ['fixed send rate', { ...BASE, maxSendRate: 200 }],
 ];
 
 function tool(name: string): boolean {
@@ -41,10 +42,11 @@ describe('rendered script', () => {
   test('starts with the validated settings, single-quoted', () => {
     const script = renderScript({ ...BASE, relayNetworks: ['10.0.0.0/16'], configurationSet: 'cs' });
     expect(script.startsWith('#!/bin/bash\n')).toBe(true);
-    expect(script).toContain("SES_HOST='email-smtp.eu-west-1.amazonaws.com'\n");
+    expect(script).toContain("SES_REGION='eu-west-1'\nSES_HOST='email-smtp.eu-west-1.amazonaws.com'\n");
     expect(script).toContain("SES_PORT='587'\nSES_TLS='starttls'\n");
     expect(script).toContain(`SECRET_ID='${BASE.secretId}'\nSECRET_REGION='eu-west-1'\n`);
-    expect(script).toContain("RELAY_NETWORKS='10.0.0.0/16'\nCONFIGURATION_SET='cs'\n");
+    expect(script).toContain("RELAY_NETWORKS='10.0.0.0/16'\nCONFIGURATION_SET='cs'\nMAX_SEND_RATE='0'\n");
+    expect(renderScript({ ...BASE, maxSendRate: 14 })).toContain("MAX_SEND_RATE='14'\n");
   });
 
   test('keeps the procedure steps and our hardening', () => {
@@ -146,6 +148,8 @@ describe('option validation', () => {
       /invalid configuration set "my set": SES names are 1 to 64 letters/,
     ],
     ['FIPS where there is none', { region: 'eu-west-1', fips: true }, /SES has no FIPS SMTP endpoint in eu-west-1/],
+    ['a zero send rate', { maxSendRate: 0 }, /invalid max send rate 0: messages per second, a number above 0/],
+    ['a send rate that is not a number', { maxSendRate: Number.NaN }, /invalid max send rate NaN: messages per second/],
   ])('refuses %s', (_what, change, message) => {
     expect(() => renderScript({ ...BASE, ...change })).toThrow(message);
   });
@@ -160,6 +164,7 @@ describe('option validation', () => {
       endpoint: 'email-smtp.eu-west-1.amazonaws.com',
       relayNetworks: [],
       configurationSet: '',
+      maxSendRate: 0,
       warnings: [],
     });
   });

@@ -64,6 +64,8 @@ describe('ses-relay render', () => {
       '2587',
       '--configuration-set',
       'cs',
+      '--max-send-rate',
+      '14',
     ]);
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
@@ -71,6 +73,7 @@ describe('ses-relay render', () => {
     expect(r.stdout).toContain("RELAY_NETWORKS='10.0.0.0/16 10.1.0.0/16'");
     expect(r.stdout).toContain("SES_PORT='2587'");
     expect(r.stdout).toContain("CONFIGURATION_SET='cs'");
+    expect(r.stdout).toContain("MAX_SEND_RATE='14'");
   });
 
   test('prints cloud-config with --format cloud-config', async () => {
@@ -104,6 +107,8 @@ describe('ses-relay render', () => {
     [['--port', '587;reboot'], 'invalid port "587;reboot"'],
     [['--configuration-set', 'a$(id)'], 'invalid configuration set "a$(id)"'],
     [['--format', 'yaml'], 'invalid format "yaml": allowed: shell, cloud-config'],
+    [['--max-send-rate', 'fast'], 'invalid max send rate "fast": messages per second'],
+    [['--max-send-rate', '0'], 'invalid max send rate 0: messages per second, a number above 0'],
     [['--endpoint', 'a b'], 'invalid endpoint "a b"'],
   ])('refuses %j at render time and prints no script', async (extra, message) => {
     const r = await run(['render', '--region', 'eu-west-1', '--secret-id', 's', ...extra]);
