@@ -68,16 +68,6 @@ function ours(world: World): void {
   console.log(r.stderr.trim().split('\n').at(-1));
 }
 
-/** Submits messages through the sendmail command, `perSecond` at most (0: as fast as possible). */
-function inject(world: World, count: number, first: number, perSecond = 0): Promise<number> {
-  const pace = perSecond > 0 ? `sleep ${(1 / perSecond).toFixed(4)};` : '';
-  return world.execAsync([
-    'bash',
-    '-c',
-    `for i in $(seq ${first} ${first + count - 1}); do printf 'Subject: m%s\\n\\nbenchmark\\n' "$i" | /usr/sbin/sendmail -f sender@example.com "user$i@example.com" & ${pace} done; wait`,
-  ]);
-}
-
 function snapshot(standin: Standin, start: number, end: number, delivered: number): Figures {
   const seconds = (end - start) / 1000;
   return {
@@ -102,7 +92,7 @@ async function scenario(name: string, configure: (w: World) => void) {
 
     // Burst: everything submitted at once; seconds until the last message arrived (or the timeout).
     const start = Date.now();
-    await inject(world, BURST, 1);
+    await world.submitMany(BURST, 1);
     let last = start;
     const deadline = start + BURST_TIMEOUT * 1000;
     while (standin.messages().length < BURST && Date.now() < deadline) {
@@ -122,7 +112,7 @@ async function scenario(name: string, configure: (w: World) => void) {
     const before = standin.messages().length;
     const events0 = { secure: standin.count('secure'), throttled: standin.count('throttled') };
     const s0 = Date.now();
-    await inject(world, SUSTAINED_RATE * SUSTAINED_SECONDS, 100000, SUSTAINED_RATE);
+    await world.submitMany(SUSTAINED_RATE * SUSTAINED_SECONDS, 100000, SUSTAINED_RATE);
     const s1 = Date.now();
     const sustained = {
       offeredMsgPerS: Number(((SUSTAINED_RATE * SUSTAINED_SECONDS) / ((s1 - s0) / 1000)).toFixed(1)),
@@ -138,7 +128,7 @@ async function scenario(name: string, configure: (w: World) => void) {
     for (let i = 0; i < 10; i++) {
       const n = standin.messages().length;
       const t = Date.now();
-      await inject(world, 1, 200000 + i);
+      await world.submitMany(1, 200000 + i);
       await standin.waitFor(() => standin.messages().length > n, 30000, 'single delivery');
       latencies.push(Date.now() - t);
       await sleep(500);

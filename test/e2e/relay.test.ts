@@ -405,11 +405,7 @@ describeWorld('pacing to the send quota read from SES, 20 ms away', () => {
 
   test('a burst goes over few reused TLS connections, within the quota', async () => {
     const count = 60;
-    await world.execAsync([
-      'bash',
-      '-c',
-      `for i in $(seq 1 ${count}); do printf 'Subject: paced %s\\n\\nbody\\n' "$i" | /usr/sbin/sendmail -f sender@example.com "user$i@example.com" & done; wait`,
-    ]);
+    await world.submitMany(count);
     await standin.waitFor(() => standin.messages().length >= count, 60000, 'paced burst');
     // One TLS handshake (and AUTH) per ten messages at most: the connections were reused.
     expect(standin.count('secure')).toBeLessThanOrEqual(count / 10);
@@ -433,11 +429,7 @@ describeWorld('SES enforcing a send-rate quota, 20 ms away', () => {
 
   test('a burst above the quota is throttled, then every message arrives exactly once, none bounced', async () => {
     const count = 40;
-    await world.execAsync([
-      'bash',
-      '-c',
-      `for i in $(seq 1 ${count}); do printf 'Subject: burst %s\\n\\nbody\\n' "$i" | /usr/sbin/sendmail -f sender@example.com "user$i@example.com" & done; wait`,
-    ]);
+    await world.submitMany(count);
     // Postfix retries deferred mail on its own schedule; flushing stands in for the passing of time.
     for (let i = 0; i < 60 && standin.messages().length < count; i++) {
       await standin.waitFor(() => standin.messages().length >= count, 2000, 'burst').catch(() => world.flush());

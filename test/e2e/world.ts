@@ -358,6 +358,19 @@ export class World {
     return { ...r, code, trace: readFileSync(trace, 'utf8') };
   }
 
+  /**
+   * Submits `count` messages ("Subject: m<i>", from sender@example.com to user<i>@example.com, i
+   * from `first`) through the sendmail command, all at once or `perSecond` at most.
+   */
+  submitMany(count: number, first = 1, perSecond = 0): Promise<number> {
+    const pace = perSecond > 0 ? `sleep ${(1 / perSecond).toFixed(4)};` : '';
+    return this.execAsync([
+      'bash',
+      '-c',
+      `for i in $(seq ${first} ${first + count - 1}); do printf 'Subject: m%s\\n\\nbody\\n' "$i" | /usr/sbin/sendmail -f sender@example.com "user$i@example.com" & ${pace} done; wait`,
+    ]);
+  }
+
   sendmail(from: string, to: string[], message: string): RunResult {
     return this.exec(['/usr/sbin/sendmail', '-f', from, ...to], { input: message, check: true });
   }
