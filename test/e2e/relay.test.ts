@@ -170,7 +170,7 @@ describeWorld('null client with a configuration set (port 587, STARTTLS)', () =>
     await standin.setMode('accept');
     world.flush();
     await standin.waitFor(() => standin.messages().length > before, 30000, 'redelivery');
-    expect(world.queue()).toHaveLength(0);
+    expect(await world.waitForEmptyQueue()).toEqual([]);
   });
 
   test.each([
@@ -184,7 +184,7 @@ describeWorld('null client with a configuration set (port 587, STARTTLS)', () =>
     await standin.setMode('accept');
     world.flush();
     await standin.waitFor(() => standin.messages().length > before, 30000, 'redelivery');
-    expect(world.queue()).toHaveLength(0);
+    expect(await world.waitForEmptyQueue()).toEqual([]);
     const log = world.read('/var/log/maillog');
     expect(log).not.toMatch(/status=bounced/);
     // No non-delivery report was generated: the stand-in received exactly the one message.
@@ -220,7 +220,7 @@ describeWorld('null client with a configuration set (port 587, STARTTLS)', () =>
     await standin.setMode('accept');
     world.flush();
     await standin.waitFor(() => standin.messages().length > before, 30000, 'delivery after impostor');
-    expect(world.queue()).toHaveLength(0);
+    expect(await world.waitForEmptyQueue()).toEqual([]);
   });
 
   test('switching to relay-hub mode restarts Postfix on all interfaces (run last)', () => {
@@ -440,6 +440,6 @@ describeWorld('SES enforcing a send-rate quota, 20 ms away', () => {
     expect(subjects).toHaveLength(count);
     expect(standin.messages().every((m) => m.from === 'sender@example.com')).toBe(true);
     expect(world.read('/var/log/maillog')).not.toMatch(/status=bounced/);
-    expect(world.queue()).toHaveLength(0);
+    expect(await world.waitForEmptyQueue()).toEqual([]);
   });
 });

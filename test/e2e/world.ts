@@ -381,6 +381,20 @@ export class World {
     return out === '' ? [] : out.split('\n').map((l) => (JSON.parse(l) as { queue_id: string }).queue_id);
   }
 
+  /**
+   * Waits until Postfix holds no mail: the stand-in sees a message before Postfix has read its
+   * final reply and removed the queue file.
+   */
+  async waitForEmptyQueue(ms = 15000): Promise<string[]> {
+    const deadline = Date.now() + ms;
+    let ids = this.queue();
+    while (ids.length > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      ids = this.queue();
+    }
+    return ids;
+  }
+
   flush(): void {
     this.exec(['postqueue', '-f'], { check: true });
   }
