@@ -65,6 +65,20 @@ describe('rendered script', () => {
     expect(script).not.toMatch(/smtp_tls_security_level encrypt|set -x/);
   });
 
+  test('paces to the send quota: connections from the rate, tlsproxy reuse, short backoff', () => {
+    const script = renderScript(BASE);
+    for (const needle of [
+      'aws sesv2 get-account --region "$SES_REGION" --query SendQuota.MaxSendRate --output text',
+      'conns=$((${rate%.*} / 15))',
+      'want default_destination_concurrency_limit "$conns"',
+      'want smtp_tls_connection_reuse yes',
+      "sed -i -E 's/^#(tlsproxy[[:space:]])/\\1/'",
+      'want minimal_backoff_time 10s',
+    ]) {
+      expect(script).toContain(needle);
+    }
+  });
+
   test('drops comment lines but keeps shellcheck directives', () => {
     const script = renderScript(BASE);
     expect(
