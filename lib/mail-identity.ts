@@ -66,6 +66,10 @@ export interface MailIdentityProps {
 
 const EMAIL = /^[^\s@'"`$\\]+@[^\s@'"`$\\]+\.[^\s@'"`$\\]+$/;
 
+function assertEmail(address: string): void {
+  if (!EMAIL.test(address)) throw new Error(`invalid email address ${JSON.stringify(address)}: expected local@domain`);
+}
+
 /**
  * The SES sending identity with its DNS, and optional configuration set and sandbox recipients.
  *
@@ -97,13 +101,9 @@ export class MailIdentity extends Construct {
       );
     }
     validateProp(this, 'domain', props.domain, (d) => assertHostName(d, 'domain'));
-    validateProp(this, 'emailAddress', props.emailAddress, (e) => {
-      if (!EMAIL.test(e)) throw new Error(`invalid email address ${JSON.stringify(e)}: expected local@domain`);
-    });
+    validateProp(this, 'emailAddress', props.emailAddress, assertEmail);
     for (const r of props.sandboxRecipients ?? []) {
-      validateProp(this, 'sandboxRecipients', r, (e) => {
-        if (!EMAIL.test(e)) throw new Error(`invalid email address ${JSON.stringify(e)}: expected local@domain`);
-      });
+      validateProp(this, 'sandboxRecipients', r, assertEmail);
     }
     const region = Stack.of(this).region;
 

@@ -33,43 +33,13 @@ function openssl(args: string[], cwd: string): void {
 
 /** A CA, a certificate for the SES host signed by it, one for another name, and a self-signed one. */
 function makeTls(dir: string): void {
+  // A new 2048-bit RSA key in NAME.key, and a request (or self-signed certificate) for CN.
+  const req = (name: string, cn: string, out: string[]) =>
+    openssl(['req', ...out, '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-subj', `/CN=${cn}`], dir);
   const selfSigned = (name: string, cn: string, extra: string[] = []) =>
-    openssl(
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        `${name}.key`,
-        '-out',
-        `${name}.crt`,
-        '-days',
-        '2',
-        '-subj',
-        `/CN=${cn}`,
-        ...extra,
-      ],
-      dir,
-    );
+    req(name, cn, ['-x509', '-days', '2', '-out', `${name}.crt`, ...extra]);
   const signed = (name: string, host: string) => {
-    openssl(
-      [
-        'req',
-        '-new',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        `${name}.key`,
-        '-out',
-        `${name}.csr`,
-        '-subj',
-        `/CN=${host}`,
-      ],
-      dir,
-    );
+    req(name, host, ['-new', '-out', `${name}.csr`]);
     writeFileSync(join(dir, `${name}.ext`), `subjectAltName=DNS:${host}\n`);
     openssl(
       [

@@ -134,28 +134,12 @@ export async function onCreate(props: SmtpCredentialsProperties): Promise<Handle
 }
 
 /**
- * A new key when the user, the region or the secret changes (CloudFormation deletes the old one
- * with a cleanup Delete once the whole update has succeeded); otherwise the same key, with the
- * secret's endpoint and port brought up to date.
+ * Update is Create: credentials in the secret that still serve the new properties are kept (a port
+ * or endpoint change keeps the key; a rolled-back update gets the old key back from AWSPREVIOUS);
+ * a new user, region or secret gets a new key first, and CloudFormation's cleanup Delete removes
+ * the old one once the whole update has succeeded.
  */
-export async function onUpdate(
-  physicalId: string,
-  props: SmtpCredentialsProperties,
-  old: SmtpCredentialsProperties,
-): Promise<HandlerResponse> {
-  const sameKey =
-    props.UserName === old.UserName && props.SmtpRegion === old.SmtpRegion && props.SecretArn === old.SecretArn;
-  if (sameKey) {
-    const stored = await readStage(props.SecretArn, 'AWSCURRENT');
-    if (stored?.username === physicalId) {
-      if (stored.endpoint !== props.Endpoint || stored.port !== Number(props.Port)) {
-        await writeSecret(props, stored.username, stored.password);
-      }
-      return response(props, physicalId);
-    }
-  }
-  return onCreate(props);
-}
+export const onUpdate = onCreate;
 
 /** Deletes exactly the key named by the physical id, of the user in the properties it was made with. */
 export async function onDelete(physicalId: string, props: SmtpCredentialsProperties): Promise<void> {
@@ -176,11 +160,7 @@ export async function handler(
     case 'Create':
       return onCreate(props);
     case 'Update':
-      return onUpdate(
-        event.PhysicalResourceId,
-        props,
-        event.OldResourceProperties as unknown as SmtpCredentialsProperties,
-      );
+      return onUpdate(props);
     case 'Delete':
       await onDelete(event.PhysicalResourceId, props);
       return { PhysicalResourceId: event.PhysicalResourceId };
