@@ -3,6 +3,7 @@
 // configuration set), as text or JSON; exits non-zero when the account cannot send from it.
 import {
   GetAccountCommand,
+  type GetAccountCommandOutput,
   GetConfigurationSetCommand,
   GetEmailIdentityCommand,
   type GetEmailIdentityCommandOutput,
@@ -47,17 +48,12 @@ async function identityOrNull(client: SESv2Client, name: string): Promise<GetEma
   }
 }
 
-/** Asks SES about the account and the identity; pure reporting, no changes. */
-export async function diagnose(
-  client: SESv2Client,
-  region: string,
-  identity: string,
-  configurationSet?: string,
-): Promise<DoctorReport> {
-  const checks: DoctorCheck[] = [];
-  const add = (check: string, severity: Severity, detail: string) => checks.push({ check, severity, detail });
+type Add = (check: string, severity: Severity, detail: string) => void;
 
-  const account = await client.send(new GetAccountCommand({}));
+/** What GetAccount says about sending from this account in this region. */
+export function accountChecks(account: GetAccountCommandOutput): DoctorCheck[] {
+  const checks: DoctorCheck[] = [];
+  const add: Add = (check, severity, detail) => checks.push({ check, severity, detail });
   add(
     'sending',
     account.SendingEnabled === false ? 'fail' : 'ok',
@@ -80,6 +76,18 @@ export async function diagnose(
     exhausted ? 'fail' : 'ok',
     `${q.SentLast24Hours ?? 0} of ${q.Max24HourSend ?? '?'} messages in the last 24 h; at most ${q.MaxSendRate ?? '?'} per second`,
   );
+  return checks;
+}
+
+/** What SES says about the identity (or, for an address, its domain) and the configuration set. */
+export async function identityChecks(
+  client: SESv2Client,
+  region: string,
+  identity: string,
+  configurationSet?: string,
+): Promise<DoctorCheck[]> {
+  const checks: DoctorCheck[] = [];
+  const add: Add = (check, severity, detail) => checks.push({ check, severity, detail });
 
   // An address can send when it, or its domain, is a verified identity.
   let found = await identityOrNull(client, identity);
@@ -125,6 +133,20 @@ export async function diagnose(
       add('configuration set', 'fail', `${configurationSet} does not exist in ${region}: SES rejects mail naming it`);
     }
   }
+  return checks;
+}
+
+/** Asks SES about the account and the identity; pure reporting, no changes. */
+export async function diagnose(
+  client: SESv2Client,
+  region: string,
+  identity: string,
+  configurationSet?: string,
+): Promise<DoctorReport> {
+  const checks = [
+    ...accountChecks(await client.send(new GetAccountCommand({}))),
+    ...(await identityChecks(client, region, identity, configurationSet)),
+  ];
   return { region, identity, canSend: !checks.some((c) => c.severity === 'fail'), checks };
 }
 

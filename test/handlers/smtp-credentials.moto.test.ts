@@ -1,34 +1,17 @@
 // The handler against an AWS API emulator (moto server on loopback, from the project-local
 // .venv that .ci/run installs), replaying CloudFormation event sequences. After each sequence the
 // test asserts what IAM and Secrets Manager hold, and that nothing secret was ever logged.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { join } from 'node:path';
 import { CreateUserCommand, IAMClient, ListAccessKeysCommand } from '@aws-sdk/client-iam';
 import { CreateSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import type { SmtpCredentialsProperties } from '../../lib/handlers/smtp-credentials/types';
 import { deriveSmtpPassword } from '../../lib/smtp';
-
-const MOTO = join(__dirname, '..', '..', '.venv', 'bin', 'moto_server');
-const available = existsSync(MOTO);
-if (!available && process.env.CI) throw new Error(`${MOTO} is missing: .ci/run installs moto[server] into .venv`);
-const describeMoto = available ? describe : describe.skip;
+import { describeMoto, type Moto, startMoto } from '../helpers/moto';
 
 jest.setTimeout(60000);
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 describeMoto('smtp-credentials handler against moto', () => {
-  let moto: ChildProcess;
+  let moto: Moto;
   let handler: (e: CloudFormationCustomResourceEvent) => Promise<{ PhysicalResourceId: string }>;
   let iam: IAMClient;
   let sm: SecretsManagerClient;
@@ -37,24 +20,15 @@ describeMoto('smtp-credentials handler against moto', () => {
   let n = 0;
 
   beforeAll(async () => {
-    const port = await freePort();
-    moto = spawn(MOTO, ['-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+    moto = await startMoto();
     Object.assign(process.env, {
-      AWS_ENDPOINT_URL: `http://127.0.0.1:${port}`,
+      AWS_ENDPOINT_URL: moto.endpoint,
       AWS_ACCESS_KEY_ID: 'testing',
       AWS_SECRET_ACCESS_KEY: 'testing',
       AWS_REGION: 'eu-west-1',
     });
     iam = new IAMClient({});
     sm = new SecretsManagerClient({});
-    for (let i = 0; i < 100; i++) {
-      try {
-        await iam.send(new ListAccessKeysCommand({}));
-        break;
-      } catch {
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
     // Record every secret access key IAM hands out, to prove none is ever logged.
     const send = IAMClient.prototype.send;
     jest.spyOn(IAMClient.prototype, 'send').mockImplementation(async function (this: IAMClient, ...args: unknown[]) {
@@ -75,7 +49,7 @@ describeMoto('smtp-credentials handler against moto', () => {
 
   afterAll(() => {
     jest.restoreAllMocks();
-    moto?.kill();
+    moto?.stop();
   });
 
   /** A fresh user and secret, as the construct's stack would create them. */
