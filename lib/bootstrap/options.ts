@@ -41,9 +41,10 @@ export interface BootstrapOptions {
    */
   readonly configurationSet?: string;
   /**
-   * Messages per second the relay keeps to (the account's SES maximum send rate). The relay
-   * delivers over floor(rate / 15) reused TLS connections (at least one), 15 being what one connection carries
-   * at a 20 ms round trip (bench/relay.ts).
+   * Messages per second the relay keeps to (the account's SES maximum send rate), at least 1. The
+   * relay delivers over floor(rate / 15) reused TLS connections (at least one), 15 being what one
+   * connection carries at a 20 ms round trip (bench/relay.ts); below 2 per second, over one
+   * connection with a second between deliveries.
    * @default - read at boot with `aws sesv2 get-account` (the instance role needs
    * `ses:GetAccount`); 1 per second when it cannot be read
    */
@@ -142,10 +143,10 @@ export function resolveBootstrapOptions(options: BootstrapOptions): ResolvedBoot
   const maxSendRate = options.maxSendRate ?? 0;
   if (
     options.maxSendRate !== undefined &&
-    !(Number.isFinite(maxSendRate) && maxSendRate > 0 && maxSendRate <= 100000)
+    !(Number.isFinite(maxSendRate) && maxSendRate >= 1 && maxSendRate <= 100000)
   ) {
     throw new Error(
-      `invalid max send rate ${String(options.maxSendRate)}: messages per second, a number above 0 and up to 100000 (the account's SES maximum send rate)`,
+      `invalid max send rate ${String(options.maxSendRate)}: messages per second, a number from 1 to 100000 (the account's SES maximum send rate; SES never allows less than 1)`,
     );
   }
   return {

@@ -284,7 +284,7 @@ configure_configuration_set() {
 # many messages (TLS and AUTH once, kept by tlsproxy), instead of up to 20 fresh ones per burst;
 # mail SES throttles anyway (454) is retried in seconds, backing off.
 configure_rate() {
-  local rate=$MAX_SEND_RATE conns
+  local rate=$MAX_SEND_RATE conns delay
   if [ "$rate" = 0 ]; then
     rate=$(aws sesv2 get-account --region "$SES_REGION" --query SendQuota.MaxSendRate --output text 2>/dev/null || true)
     case $rate in
@@ -298,6 +298,9 @@ configure_rate() {
   conns=$((${rate%.*} / 15))
   [ "$conns" -ge 1 ] || conns=1
   want default_destination_concurrency_limit "$conns"
+  # Below 2/s one connection would outrun the quota: wait a second between deliveries (Postfix's finest step).
+  if [ "${rate%.*}" -lt 2 ]; then delay=1s; else delay=0s; fi
+  want smtp_destination_rate_delay "$delay"
   want smtp_connection_cache_destinations "[$SES_HOST]:$SES_PORT"
   want smtp_connection_cache_time_limit 5s
   if has_param smtp_tls_connection_reuse; then
@@ -313,6 +316,7 @@ configure_rate() {
   want minimal_backoff_time 10s
   want maximal_backoff_time 300s
   RATE_NOTE="at most $rate messages/s over $conns connection(s)"
+  [ "$delay" = 0s ] || RATE_NOTE="at most $rate messages/s over one connection, a second apart"
 }
 
 # Without a syslog daemon (Amazon Linux 2023 is journald-only) Postfix 3.4+ writes /var/log/maillog itself.

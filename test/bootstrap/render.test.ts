@@ -71,6 +71,8 @@ describe('rendered script', () => {
       'aws sesv2 get-account --region "$SES_REGION" --query SendQuota.MaxSendRate --output text',
       'conns=$((${rate%.*} / 15))',
       'want default_destination_concurrency_limit "$conns"',
+      'if [ "${rate%.*}" -lt 2 ]; then delay=1s; else delay=0s; fi',
+      'want smtp_destination_rate_delay "$delay"',
       'want smtp_tls_connection_reuse yes',
       "sed -i -E 's/^#(tlsproxy[[:space:]])/\\1/'",
       'want minimal_backoff_time 10s',
@@ -162,7 +164,12 @@ describe('option validation', () => {
       /invalid configuration set "my set": SES names are 1 to 64 letters/,
     ],
     ['FIPS where there is none', { region: 'eu-west-1', fips: true }, /SES has no FIPS SMTP endpoint in eu-west-1/],
-    ['a zero send rate', { maxSendRate: 0 }, /invalid max send rate 0: messages per second, a number above 0/],
+    ['a zero send rate', { maxSendRate: 0 }, /invalid max send rate 0: messages per second, a number from 1 to 100000/],
+    [
+      'a send rate below SES minimum',
+      { maxSendRate: 0.5 },
+      /invalid max send rate 0.5: messages per second, a number from 1/,
+    ],
     ['a send rate that is not a number', { maxSendRate: Number.NaN }, /invalid max send rate NaN: messages per second/],
   ])('refuses %s', (_what, change, message) => {
     expect(() => renderScript({ ...BASE, ...change })).toThrow(message);

@@ -108,7 +108,7 @@ describe('ses-relay render', () => {
     [['--configuration-set', 'a$(id)'], 'invalid configuration set "a$(id)"'],
     [['--format', 'yaml'], 'invalid format "yaml": allowed: shell, cloud-config'],
     [['--max-send-rate', 'fast'], 'invalid max send rate "fast": messages per second'],
-    [['--max-send-rate', '0'], 'invalid max send rate 0: messages per second, a number above 0'],
+    [['--max-send-rate', '0'], 'invalid max send rate 0: messages per second, a number from 1 to 100000'],
     [['--endpoint', 'a b'], 'invalid endpoint "a b"'],
   ])('refuses %j at render time and prints no script', async (extra, message) => {
     const r = await run(['render', '--region', 'eu-west-1', '--secret-id', 's', ...extra]);

@@ -376,18 +376,27 @@ test('the world is checked against the real SES host name', () => {
   expect(SES_HOST).toBe(renderScript(options()).match(/^SES_HOST='([^']+)'$/m)?.[1]);
 });
 
+/** A world whose SES stand-in, 20 ms of round trip away, allows `quota` messages/s while GetAccount
+ * reports `reported`; the script has run. */
+async function quotaWorld(quota: number, reported: string) {
+  const world = World.create();
+  try {
+    const standin = await world.startStandin(CREDS, { port: 10587, quota });
+    await world.startDelayProxy(587, 10587, 10);
+    const env = { ...world.awsEnv(SECRET_ID, SECRET_JSON), FAKE_AWS_MAX_SEND_RATE: reported };
+    return { world, standin, run: world.runScript(renderScript(options()), env) };
+  } catch (err) {
+    world.destroy();
+    throw err;
+  }
+}
+
 describeWorld('pacing to the send quota read from SES, 20 ms away', () => {
   let world: World;
   let standin: Standin;
   let run: ReturnType<World['runScript']>;
   beforeAll(async () => {
-    world = World.create();
-    standin = await world.startStandin(CREDS, { port: 10587, quota: 30 });
-    await world.startDelayProxy(587, 10587, 10);
-    run = world.runScript(renderScript(options()), {
-      ...world.awsEnv(SECRET_ID, SECRET_JSON),
-      FAKE_AWS_MAX_SEND_RATE: '30.0',
-    });
+    ({ world, standin, run } = await quotaWorld(30, '30.0'));
   });
   afterAll(() => world?.destroy());
 
@@ -395,8 +404,14 @@ describeWorld('pacing to the send quota read from SES, 20 ms away', () => {
     expect(run.code).toBe(0);
     expect(run.stderr).toContain('at most 30.0 messages/s over 2 connection(s)');
     expect(
-      world.exec(['postconf', '-h', 'default_destination_concurrency_limit', 'smtp_tls_connection_reuse']).stdout,
-    ).toBe('2\nyes\n');
+      world.exec([
+        'postconf',
+        '-h',
+        'default_destination_concurrency_limit',
+        'smtp_destination_rate_delay',
+        'smtp_tls_connection_reuse',
+      ]).stdout,
+    ).toBe('2\n0s\nyes\n');
     expect(world.exec(['postconf', '-M', 'tlsproxy/unix']).stdout).toMatch(/^tlsproxy\s+unix\s.*tlsproxy$/m);
     const check = world.exec(['postfix', 'check']);
     expect(check.stdout + check.stderr).toBe('');
@@ -414,16 +429,38 @@ describeWorld('pacing to the send quota read from SES, 20 ms away', () => {
   });
 });
 
+describeWorld("the sandbox's quota of one message per second, 20 ms away", () => {
+  let world: World;
+  let standin: Standin;
+  let run: ReturnType<World['runScript']>;
+  beforeAll(async () => {
+    ({ world, standin, run } = await quotaWorld(1, '1.0'));
+  });
+  afterAll(() => world?.destroy());
+
+  test('one connection, a second between deliveries: a burst arrives whole and SES never throttles', async () => {
+    expect(run.code).toBe(0);
+    expect(run.stderr).toContain('at most 1.0 messages/s over one connection, a second apart');
+    expect(world.exec(['postconf', '-h', 'smtp_destination_rate_delay']).stdout).toBe('1s\n');
+    const count = 5;
+    await world.submitMany(count);
+    await standin.waitFor(() => standin.messages().length >= count, 60000, 'burst at 1/s');
+    expect(standin.count('throttled')).toBe(0);
+    // The connection is kept across the second's wait (Postfix does not cache the very first session).
+    expect(standin.count('secure')).toBeLessThanOrEqual(2);
+    expect(world.read('/var/log/maillog')).toMatch(/conn_use=3/);
+    expect(await world.waitForEmptyQueue()).toEqual([]);
+  });
+});
+
 describeWorld('SES enforcing a send-rate quota, 20 ms away', () => {
   let world: World;
   let standin: Standin;
   beforeAll(async () => {
-    world = World.create();
-    standin = await world.startStandin(CREDS, { port: 10587, quota: 5 });
-    await world.startDelayProxy(587, 10587, 10);
     // SES reports a higher rate than it then allows: throttling happens anyway.
-    const env = { ...world.awsEnv(SECRET_ID, SECRET_JSON), FAKE_AWS_MAX_SEND_RATE: '50' };
-    expect(world.runScript(renderScript(options()), env).code).toBe(0);
+    let run: ReturnType<World['runScript']>;
+    ({ world, standin, run } = await quotaWorld(5, '50'));
+    expect(run.code).toBe(0);
   });
   afterAll(() => world?.destroy());
 
