@@ -1,6 +1,6 @@
 // SesRelay: puts the generated Postfix bootstrap into the user data of instances, Auto Scaling
 // groups or launch templates you own, and lets their role read the SMTP credentials.
-import { Stack, Token } from 'aws-cdk-lib';
+import { Annotations, Stack, Token } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
@@ -82,11 +82,13 @@ export class SesRelay extends Construct {
       configurationSet: standIn(props.configurationSetName, 'ses-relay-configuration-set-placeholder', this.tokens),
       maxSendRate: props.maxSendRate,
     };
+    let warnings: string[];
     try {
-      resolveBootstrapOptions(this.bootstrapOptions);
+      ({ warnings } = resolveBootstrapOptions(this.bootstrapOptions));
     } catch (err) {
       throw new Error(`${this.node.path}: ${(err as Error).message}`);
     }
+    for (const warning of warnings) Annotations.of(this).addWarningV2('ses-relay:bootstrap', warning);
     this.credentials = credentials;
   }
 

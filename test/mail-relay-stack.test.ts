@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as cdk from 'aws-cdk-lib';
 import { App, Stack } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -172,9 +172,14 @@ describe('MailRelayStack (the app stack)', () => {
       Roles: [{ Ref: Match.stringLikeRegexp('HubInstanceRole') }],
       PolicyDocument: { Statement: Match.arrayWith([{ Action: 'ses:GetAccount', Effect: 'Allow', Resource: '*' }]) },
     });
-    const fixed = relayStack({ maxSendRate: 14 }).template();
-    expect(JSON.stringify(userDataParts(fixed))).toContain("MAX_SEND_RATE='14'");
-    expect(JSON.stringify(fixed.findResources('AWS::IAM::Policy'))).not.toContain('ses:GetAccount');
+    const fixed = relayStack({ maxSendRate: 14 });
+    expect(JSON.stringify(userDataParts(fixed.template()))).toContain("MAX_SEND_RATE='14'");
+    expect(JSON.stringify(fixed.template().findResources('AWS::IAM::Policy'))).not.toContain('ses:GetAccount');
+    // A rate Postfix cannot pace exactly (between 2 and 15) is a synth warning on the relay.
+    const rateWarnings = (stack: Stack) =>
+      Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('^max send rate 14: Postfix paces'));
+    expect(rateWarnings(fixed.stack).map((w) => w.id)).toEqual(['/SesRelay/Hub/Relay']);
+    expect(rateWarnings(relayStack().stack)).toEqual([]);
   });
 
   test('the template never contains a secret: no secret string, custom resource with names only', () => {

@@ -149,6 +149,11 @@ export function resolveBootstrapOptions(options: BootstrapOptions): ResolvedBoot
       `invalid max send rate ${String(options.maxSendRate)}: messages per second, a number from 1 to 100000 (the account's SES maximum send rate; SES never allows less than 1)`,
     );
   }
+  if (maxSendRate >= 2 && maxSendRate < 15) {
+    warnings.push(
+      `max send rate ${maxSendRate}: Postfix paces at 1 message/s or in whole connections of about 15 messages/s each; one connection will carry the mail and may exceed ${maxSendRate}/s (SES then throttles, and the relay retries after 10 s)`,
+    );
+  }
   return {
     region: options.region,
     secretId: options.secretId,

@@ -315,8 +315,13 @@ configure_rate() {
   want queue_run_delay 10s
   want minimal_backoff_time 10s
   want maximal_backoff_time 300s
-  RATE_NOTE="at most $rate messages/s over $conns connection(s)"
-  [ "$delay" = 0s ] || RATE_NOTE="at most $rate messages/s over one connection, a second apart"
+  if [ "$delay" != 0s ]; then
+    RATE_NOTE="at most $rate messages/s over one connection, a second apart"
+  elif [ "${rate%.*}" -lt 15 ]; then
+    RATE_NOTE="one connection for a quota of $rate messages/s (it may carry more: Postfix cannot pace between 1 and 15)"
+  else
+    RATE_NOTE="at most $rate messages/s over $conns connection(s)"
+  fi
 }
 
 # Without a syslog daemon (Amazon Linux 2023 is journald-only) Postfix 3.4+ writes /var/log/maillog itself.

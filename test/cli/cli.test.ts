@@ -65,7 +65,7 @@ describe('ses-relay render', () => {
       '--configuration-set',
       'cs',
       '--max-send-rate',
-      '14',
+      '28',
     ]);
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
@@ -73,7 +73,7 @@ describe('ses-relay render', () => {
     expect(r.stdout).toContain("RELAY_NETWORKS='10.0.0.0/16 10.1.0.0/16'");
     expect(r.stdout).toContain("SES_PORT='2587'");
     expect(r.stdout).toContain("CONFIGURATION_SET='cs'");
-    expect(r.stdout).toContain("MAX_SEND_RATE='14'");
+    expect(r.stdout).toContain("MAX_SEND_RATE='28'");
   });
 
   test('prints cloud-config with --format cloud-config', async () => {
@@ -99,6 +99,19 @@ describe('ses-relay render', () => {
     expect(r.stderr).toBe(
       'warning: SES is not known to offer SMTP in xx-nowhere-1; email-smtp.xx-nowhere-1.amazonaws.com may not exist\n',
     );
+  });
+
+  test('warns that a send rate from 2 to 14 cannot be paced exactly, and still renders it', async () => {
+    const r = await run(['render', '--region', 'eu-west-1', '--secret-id', 's', '--max-send-rate', '5']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("MAX_SEND_RATE='5'\n");
+    expect(r.stderr).toBe(
+      'warning: max send rate 5: Postfix paces at 1 message/s or in whole connections of about 15 messages/s each; one connection will carry the mail and may exceed 5/s (SES then throttles, and the relay retries after 10 s)\n',
+    );
+    for (const rate of ['1', '15']) {
+      const quiet = await run(['render', '--region', 'eu-west-1', '--secret-id', 's', '--max-send-rate', rate]);
+      expect([quiet.code, quiet.stderr]).toEqual([0, '']);
+    }
   });
 
   test.each([
