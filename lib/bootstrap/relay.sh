@@ -301,7 +301,8 @@ configure_rate() {
   # Below 2/s one connection would outrun the quota: wait a second between deliveries (Postfix's finest step).
   if [ "${rate%.*}" -lt 2 ]; then delay=1s; else delay=0s; fi
   want smtp_destination_rate_delay "$delay"
-  want smtp_connection_cache_destinations "[$SES_HOST]:$SES_PORT"
+  # postconf(5): the relay host name, without [] or port.
+  want smtp_connection_cache_destinations "$SES_HOST"
   want smtp_connection_cache_time_limit 5s
   if has_param smtp_tls_connection_reuse; then
     want smtp_tls_connection_reuse yes
