@@ -1,29 +1,29 @@
 // The CDK app: reads context (see README "The app"), builds MailRelayStack. Thin.
 import { App } from 'aws-cdk-lib';
 import { DmarcPolicy, MailRelayStack } from '../lib';
+import { numberFrom, splitList } from '../lib/private/parse';
 
 const app = new App();
 const ctx = (key: string): string | undefined => {
   const v = app.node.tryGetContext(key);
   return v === undefined || v === '' ? undefined : String(v);
 };
-const list = (key: string) =>
-  ctx(key)
-    ?.split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
+const list = (key: string) => splitList(ctx(key));
 const dmarc = ctx('dmarc');
 if (dmarc !== undefined && !Object.values<string>(DmarcPolicy).includes(dmarc)) {
   throw new Error(
     `context dmarc: invalid value ${JSON.stringify(dmarc)}: allowed: ${Object.values(DmarcPolicy).join(', ')}`,
   );
 }
-const port = ctx('smtpPort');
-if (port !== undefined && !/^[0-9]+$/.test(port))
-  throw new Error(`context smtpPort: invalid value ${JSON.stringify(port)}: a port number`);
-const rate = ctx('maxSendRate');
-if (rate !== undefined && !/^[0-9]+(\.[0-9]+)?$/.test(rate)) {
-  throw new Error(`context maxSendRate: invalid value ${JSON.stringify(rate)}: messages per second, e.g. 14`);
+const port = numberFrom(ctx('smtpPort'));
+if (Number.isNaN(port)) {
+  throw new Error(`context smtpPort: invalid value ${JSON.stringify(ctx('smtpPort'))}: a port number`);
+}
+const rate = numberFrom(ctx('maxSendRate'), true);
+if (Number.isNaN(rate)) {
+  throw new Error(
+    `context maxSendRate: invalid value ${JSON.stringify(ctx('maxSendRate'))}: messages per second, e.g. 14`,
+  );
 }
 
 new MailRelayStack(app, ctx('stackName') ?? 'SesRelay', {
@@ -40,7 +40,7 @@ new MailRelayStack(app, ctx('stackName') ?? 'SesRelay', {
   fromAddresses: list('fromAddresses'),
   vpcCidr: ctx('vpcCidr'),
   relayNetworks: list('relayNetworks'),
-  smtpPort: port === undefined ? undefined : Number(port),
-  maxSendRate: rate === undefined ? undefined : Number(rate),
+  smtpPort: port,
+  maxSendRate: rate,
 });
 app.synth();

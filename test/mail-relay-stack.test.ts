@@ -404,6 +404,20 @@ describe('input validation', () => {
     expect(make).toThrow(message);
   });
 
+  // bin/app.ts as `cdk synth -c key=value` runs it (the CLI hands context over in CDK_CONTEXT_JSON).
+  test.each([
+    [{ smtpPort: '587;reboot' }, 'context smtpPort: invalid value "587;reboot": a port number'],
+    [{ maxSendRate: 'fast' }, 'context maxSendRate: invalid value "fast": messages per second, e.g. 14'],
+    [{ dmarc: 'maybe' }, 'context dmarc: invalid value "maybe": allowed: none, quarantine, reject'],
+  ])('the app refuses the context %j', (context, message) => {
+    const r = spawnSync(process.execPath, [join('node_modules', 'tsx', 'dist', 'cli.mjs'), join('bin', 'app.ts')], {
+      encoding: 'utf8',
+      env: { ...process.env, CDK_CONTEXT_JSON: JSON.stringify(context) },
+    });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain(message);
+  });
+
   test('a hub needs concrete networks and a listener port in range', () => {
     const s = new Stack(app(), 'S', { env: { region: 'eu-west-1' } });
     const vpc = new ec2.Vpc(s, 'Vpc');

@@ -3,6 +3,12 @@
 import { isIPv4 } from 'node:net';
 import { assertRegion, DEFAULT_SMTP_PORT, hasSmtpEndpoint, type SmtpTlsMode, smtpEndpoint, tlsModeOf } from '../smtp';
 
+/**
+ * Messages per second one reused Postfix connection carries to SES: what `bench/relay.ts` measured
+ * at a 20 ms round trip. The boot script opens floor(rate / this) connections.
+ */
+export const MESSAGES_PER_CONNECTION = 15;
+
 /** What the boot script needs to know. */
 export interface BootstrapOptions {
   /** The SES region whose SMTP endpoint relays the mail, e.g. `eu-west-1`. */
@@ -42,9 +48,8 @@ export interface BootstrapOptions {
   readonly configurationSet?: string;
   /**
    * Messages per second the relay keeps to (the account's SES maximum send rate), at least 1. The
-   * relay delivers over floor(rate / 15) reused TLS connections (at least one), 15 being what one
-   * connection carries at a 20 ms round trip (bench/relay.ts); below 2 per second, over one
-   * connection with a second between deliveries.
+   * relay delivers over floor(rate / MESSAGES_PER_CONNECTION) reused TLS connections (at least
+   * one); below 2 per second, over one connection with a second between deliveries.
    * @default - read at boot with `aws sesv2 get-account` (the instance role needs
    * `ses:GetAccount`); 1 per second when it cannot be read
    */
@@ -149,9 +154,10 @@ export function resolveBootstrapOptions(options: BootstrapOptions): ResolvedBoot
       `invalid max send rate ${String(options.maxSendRate)}: messages per second, a number from 1 to 100000 (the account's SES maximum send rate; SES never allows less than 1)`,
     );
   }
-  if (maxSendRate >= 2 && maxSendRate < 15) {
+  // The script's pace_for: below 2/s a second between deliveries; from there, whole connections.
+  if (maxSendRate >= 2 && maxSendRate < MESSAGES_PER_CONNECTION) {
     warnings.push(
-      `max send rate ${maxSendRate}: Postfix paces at 1 message/s or in whole connections of about 15 messages/s each; one connection will carry the mail and may exceed ${maxSendRate}/s (SES then throttles, and the relay retries after 10 s)`,
+      `max send rate ${maxSendRate}: Postfix paces at 1 message/s or in whole connections of about ${MESSAGES_PER_CONNECTION} messages/s each; one connection will carry the mail and may exceed ${maxSendRate}/s (SES then throttles, and the relay retries after 10 s)`,
     );
   }
   return {

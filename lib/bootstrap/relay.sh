@@ -280,6 +280,20 @@ configure_configuration_set() {
   want always_add_missing_headers yes
 }
 
+# The connections and the delay between deliveries that keep to RATE messages/s, and what that
+# means: "CONNECTIONS DELAY NOTE". Postfix paces only in whole connections (each carries about
+# PER_CONNECTION messages/s) or by a delay of whole seconds; better a little slow than throttled.
+pace_for() {
+  local whole=${1%.*}
+  if [ "$whole" -lt 2 ]; then
+    echo "1 1s at most $1 messages/s over one connection, a second apart"
+  elif [ "$whole" -lt "$PER_CONNECTION" ]; then
+    echo "1 0s one connection for a quota of $1 messages/s (it may carry more: Postfix cannot pace between 1 and $PER_CONNECTION)"
+  else
+    echo "$((whole / PER_CONNECTION)) 0s at most $1 messages/s over $((whole / PER_CONNECTION)) connection(s)"
+  fi
+}
+
 # Paces delivery to the SES send quota without hammering it: a few connections, each reused for
 # many messages (TLS and AUTH once, kept by tlsproxy), instead of up to 20 fresh ones per burst;
 # mail SES throttles anyway (454) is retried in seconds, backing off.
@@ -294,12 +308,8 @@ configure_rate() {
         ;;
     esac
   fi
-  # Whole connections that stay under the rate: better a little slow than throttled.
-  conns=$((${rate%.*} / 15))
-  [ "$conns" -ge 1 ] || conns=1
+  read -r conns delay RATE_NOTE <<<"$(pace_for "$rate")"
   want default_destination_concurrency_limit "$conns"
-  # Below 2/s one connection would outrun the quota: wait a second between deliveries (Postfix's finest step).
-  if [ "${rate%.*}" -lt 2 ]; then delay=1s; else delay=0s; fi
   want smtp_destination_rate_delay "$delay"
   # postconf(5): the relay host name, without [] or port.
   want smtp_connection_cache_destinations "$SES_HOST"
@@ -316,13 +326,6 @@ configure_rate() {
   want queue_run_delay 10s
   want minimal_backoff_time 10s
   want maximal_backoff_time 300s
-  if [ "$delay" != 0s ]; then
-    RATE_NOTE="at most $rate messages/s over one connection, a second apart"
-  elif [ "${rate%.*}" -lt 15 ]; then
-    RATE_NOTE="one connection for a quota of $rate messages/s (it may carry more: Postfix cannot pace between 1 and 15)"
-  else
-    RATE_NOTE="at most $rate messages/s over $conns connection(s)"
-  fi
 }
 
 # Without a syslog daemon (Amazon Linux 2023 is journald-only) Postfix 3.4+ writes /var/log/maillog itself.

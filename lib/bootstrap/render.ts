@@ -3,7 +3,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { type BootstrapOptions, type ResolvedBootstrapOptions, resolveBootstrapOptions } from './options';
+import {
+  type BootstrapOptions,
+  MESSAGES_PER_CONNECTION,
+  type ResolvedBootstrapOptions,
+  resolveBootstrapOptions,
+} from './options';
 
 /** How the bootstrap is wrapped. */
 export enum BootstrapFormat {
@@ -47,6 +52,7 @@ function settings(o: ResolvedBootstrapOptions): string {
     ['RELAY_NETWORKS', o.relayNetworks.join(' ')],
     ['CONFIGURATION_SET', o.configurationSet],
     ['MAX_SEND_RATE', String(o.maxSendRate)],
+    ['PER_CONNECTION', String(MESSAGES_PER_CONNECTION)],
   ];
   return vars.map(([k, v]) => `${k}=${shellQuote(v)}`).join('\n');
 }

@@ -1,5 +1,6 @@
 // `ses-relay render`: prints the Postfix boot script (or its #cloud-config form) on stdout.
 import { BootstrapFormat, renderBootstrap, resolveBootstrapOptions } from '../bootstrap';
+import { numberFrom, splitList } from '../private/parse';
 import type { CliIo } from './io';
 import { UsageError } from './io';
 
@@ -22,10 +23,12 @@ export async function renderCommand(options: RenderOptions, io: CliIo): Promise<
   if (options.format !== undefined && !FORMATS.includes(options.format)) {
     throw new UsageError(`invalid format ${JSON.stringify(options.format)}: allowed: ${FORMATS.join(', ')}`);
   }
-  if (options.port !== undefined && !/^[0-9]+$/.test(options.port)) {
+  const port = numberFrom(options.port);
+  if (Number.isNaN(port)) {
     throw new UsageError(`invalid port ${JSON.stringify(options.port)}: SES SMTP listens on 25, 587, 2587, 465, 2465`);
   }
-  if (options.maxSendRate !== undefined && !/^[0-9]+(\.[0-9]+)?$/.test(options.maxSendRate)) {
+  const maxSendRate = numberFrom(options.maxSendRate, true);
+  if (Number.isNaN(maxSendRate)) {
     throw new UsageError(`invalid max send rate ${JSON.stringify(options.maxSendRate)}: messages per second, e.g. 14`);
   }
   if (!options.secretId) {
@@ -35,15 +38,12 @@ export async function renderCommand(options: RenderOptions, io: CliIo): Promise<
     region: options.region ?? '',
     secretId: options.secretId,
     secretRegion: options.secretRegion,
-    port: options.port === undefined ? undefined : Number(options.port),
+    port,
     endpoint: options.endpoint,
     fips: options.fips,
-    relayNetworks: options.relayNetworks
-      ?.split(',')
-      .map((s) => s.trim())
-      .filter((s) => s !== ''),
+    relayNetworks: splitList(options.relayNetworks),
     configurationSet: options.configurationSet,
-    maxSendRate: options.maxSendRate === undefined ? undefined : Number(options.maxSendRate),
+    maxSendRate,
   };
   let text: string;
   try {

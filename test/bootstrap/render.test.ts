@@ -49,9 +49,13 @@ describe('rendered script', () => {
     expect(renderScript({ ...BASE, maxSendRate: 14 })).toContain("MAX_SEND_RATE='14'\n");
   });
 
+  function expectContainsAll(script: string, needles: string[]): void {
+    for (const needle of needles) expect(script).toContain(needle);
+  }
+
   test('keeps the procedure steps and our hardening', () => {
     const script = renderScript(BASE);
-    for (const needle of [
+    expectContainsAll(script, [
       'want relayhost "[$SES_HOST]:$SES_PORT"',
       'want smtp_tls_security_level secure',
       'want smtp_sasl_security_options "noanonymous, noplaintext"',
@@ -59,26 +63,41 @@ describe('rendered script', () => {
       'postmap "$DB_TYPE:$PF/sasl_passwd"',
       'umask 077',
       '--query SecretString --output text',
-    ]) {
-      expect(script).toContain(needle);
-    }
+    ]);
     expect(script).not.toMatch(/smtp_tls_security_level encrypt|set -x/);
   });
 
-  test('paces to the send quota: connections from the rate, tlsproxy reuse, short backoff', () => {
-    const script = renderScript(BASE);
-    for (const needle of [
+  test('paces to the send quota: rate from SES, pace_for applied, tlsproxy reuse, short backoff', () => {
+    expectContainsAll(renderScript(BASE), [
       'aws sesv2 get-account --region "$SES_REGION" --query SendQuota.MaxSendRate --output text',
-      'conns=$((${rate%.*} / 15))',
+      'read -r conns delay RATE_NOTE <<<"$(pace_for "$rate")"',
       'want default_destination_concurrency_limit "$conns"',
-      'if [ "${rate%.*}" -lt 2 ]; then delay=1s; else delay=0s; fi',
       'want smtp_destination_rate_delay "$delay"',
+      'want smtp_connection_cache_destinations "$SES_HOST"',
       'want smtp_tls_connection_reuse yes',
       "sed -i -E 's/^#(tlsproxy[[:space:]])/\\1/'",
       'want minimal_backoff_time 10s',
-    ]) {
-      expect(script).toContain(needle);
-    }
+    ]);
+  });
+
+  // The rendered pace_for, run by bash on its own with the rendered PER_CONNECTION.
+  test.each([
+    ['1', '1 1s at most 1 messages/s over one connection, a second apart'],
+    ['1.9', '1 1s at most 1.9 messages/s over one connection, a second apart'],
+    ['2', '1 0s one connection for a quota of 2 messages/s'],
+    ['14.0', '1 0s one connection for a quota of 14.0 messages/s'],
+    ['15', '1 0s at most 15 messages/s over 1 connection(s)'],
+    ['29.9', '1 0s at most 29.9 messages/s over 1 connection(s)'],
+    ['50', '3 0s at most 50 messages/s over 3 connection(s)'],
+    ['100000', '6666 0s at most 100000 messages/s over 6666 connection(s)'],
+  ])('pace_for %s: connections, delay and log note', (rate, expected) => {
+    const script = renderScript(BASE);
+    const fn = script.match(/^pace_for\(\) \{\n[\s\S]*?\n\}$/m)?.[0];
+    const perConnection = script.match(/^PER_CONNECTION='15'$/m)?.[0];
+    expect([fn !== undefined, perConnection]).toEqual([true, "PER_CONNECTION='15'"]);
+    const r = spawnSync('bash', ['-c', `${perConnection}\n${fn}\npace_for "$1"`, 'pace', rate], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.stdout.slice(0, expected.length)).toBe(expected);
   });
 
   test('drops comment lines but keeps shellcheck directives', () => {
