@@ -4,10 +4,15 @@ import { isIPv4 } from 'node:net';
 import { assertRegion, DEFAULT_SMTP_PORT, hasSmtpEndpoint, type SmtpTlsMode, smtpEndpoint, tlsModeOf } from '../smtp';
 
 /**
- * Messages per second one reused Postfix connection carries to SES: what `bench/relay.ts` measured
- * at a 20 ms round trip. The boot script opens floor(rate / this) connections.
+ * Recipients per second the boot script counts on one reused connection to SES to carry at the
+ * least (`bench/relay.ts` measured 15 at a 20 ms round trip; SES answering slowly carries fewer):
+ * it allows ceil(rate / this) connections, at most MAX_CONNECTIONS, and the pacer, not the
+ * number of connections, keeps them to the rate.
  */
-export const MESSAGES_PER_CONNECTION = 15;
+export const RATE_PER_CONNECTION = 5;
+
+/** The most connections to SES the boot script allows (Postfix runs at most 100 processes a service). */
+export const MAX_CONNECTIONS = 50;
 
 /** What the boot script needs to know. */
 export interface BootstrapOptions {
@@ -47,9 +52,9 @@ export interface BootstrapOptions {
    */
   readonly configurationSet?: string;
   /**
-   * Messages per second the relay keeps to (the account's SES maximum send rate), at least 1. The
-   * relay delivers over floor(rate / MESSAGES_PER_CONNECTION) reused TLS connections (at least
-   * one); below 2 per second, over one connection with a second between deliveries.
+   * Recipients per second the relay keeps to (the account's SES maximum send rate, which SES counts
+   * in recipients), at least 1. Every delivery waits for its turn (the pacer, Postfix 3.0+), over
+   * up to ceil(rate / RATE_PER_CONNECTION) reused TLS connections.
    * @default - read at boot with `aws sesv2 get-account` (the instance role needs
    * `ses:GetAccount`); 1 per second when it cannot be read
    */
@@ -152,12 +157,6 @@ export function resolveBootstrapOptions(options: BootstrapOptions): ResolvedBoot
   ) {
     throw new Error(
       `invalid max send rate ${String(options.maxSendRate)}: messages per second, a number from 1 to 100000 (the account's SES maximum send rate; SES never allows less than 1)`,
-    );
-  }
-  // The script's pace_for: below 2/s a second between deliveries; from there, whole connections.
-  if (maxSendRate >= 2 && maxSendRate < MESSAGES_PER_CONNECTION) {
-    warnings.push(
-      `max send rate ${maxSendRate}: Postfix paces at 1 message/s or in whole connections of about ${MESSAGES_PER_CONNECTION} messages/s each; one connection will carry the mail and may exceed ${maxSendRate}/s (SES then throttles, and the relay retries after 10 s)`,
     );
   }
   return {

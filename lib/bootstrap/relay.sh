@@ -5,6 +5,8 @@ set -euo pipefail
 umask 077
 export PATH="$PATH:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PF=/etc/postfix
+PACER=/usr/local/libexec/ses-relay/pacer.py
+PACER_DIR=/var/lib/ses-relay
 CHANGED=0
 RESTART=0
 RATE_NOTE=
@@ -201,6 +203,14 @@ ensure_service() {
   CHANGED=1
 }
 
+# Makes a service of ours exactly this line, replacing an older one of the same name and type.
+put_service() {
+  grep -Fxq "$3" "$PF/master.cf" && return 0
+  sed -i -E "/^$1[[:space:]]+$2[[:space:]]/d" "$PF/master.cf"
+  printf '%s\n' "$3" >>"$PF/master.cf"
+  CHANGED=1
+}
+
 configure_postfix() {
   local tls_wrapper=no maps
   chmod 0644 "$PF/main.cf"
@@ -280,25 +290,57 @@ configure_configuration_set() {
   want always_add_missing_headers yes
 }
 
-# The connections and the delay between deliveries that keep to RATE messages/s, and what that
-# means: "CONNECTIONS DELAY NOTE". Postfix paces only in whole connections (each carries about
-# PER_CONNECTION messages/s) or by a delay of whole seconds; better a little slow than throttled.
+# The connections and the delay between deliveries that keep to RATE recipients/s, and what that
+# means: "CONNECTIONS DELAY NOTE". PACED=1 when the pacer gives each delivery its turn: then enough
+# connections to reach the rate even when SES answers slowly (PER_CONNECTION recipients/s each),
+# at most MAX_CONNECTIONS. Without it (Postfix 2.x) only a delay of whole seconds paces anything.
 pace_for() {
-  local whole=${1%.*}
-  if [ "$whole" -lt 2 ]; then
+  local whole=${1%.*} conns
+  if [ "$2" = 1 ]; then
+    conns=$(((whole + PER_CONNECTION - 1) / PER_CONNECTION))
+    [ "$conns" -le "$MAX_CONNECTIONS" ] || conns=$MAX_CONNECTIONS
+    echo "$conns 0s at most $1 recipients/s, each delivery paced, over up to $conns connection(s)"
+  elif [ "$whole" -lt 2 ]; then
     echo "1 1s at most $1 messages/s over one connection, a second apart"
-  elif [ "$whole" -lt "$PER_CONNECTION" ]; then
-    echo "1 0s one connection for a quota of $1 messages/s (it may carry more: Postfix cannot pace between 1 and $PER_CONNECTION)"
   else
-    echo "$((whole / PER_CONNECTION)) 0s at most $1 messages/s over $((whole / PER_CONNECTION)) connection(s)"
+    echo "1 0s one unpaced connection for a quota of $1 messages/s (Postfix before 3.0 cannot pace deliveries)"
   fi
 }
 
-# Paces delivery to the SES send quota without hammering it: a few connections, each reused for
-# many messages (TLS and AUTH once, kept by tlsproxy), instead of up to 20 fresh ones per burst;
-# mail SES throttles anyway (454) is retried in seconds, backing off.
+# Installs the pacer (see pacer.py): Postfix runs it as the unprivileged ses-relay user on a private
+# socket, and it keeps its schedule in $PACER_DIR.
+install_pacer() {
+  local rate=$1 py='' p nologin
+  for p in /usr/bin/python3 /usr/libexec/platform-python; do
+    if [ -x "$p" ]; then
+      py=$p
+      break
+    fi
+  done
+  if [ -z "$py" ]; then
+    log "installing python3 for the pacer"
+    pkg_install python3 || die "could not install python3 (the pacer needs it)"
+    py=/usr/bin/python3
+  fi
+  if ! id -u ses-relay >/dev/null 2>&1; then
+    nologin=$(command -v nologin || echo /bin/false)
+    useradd --system --no-create-home --home-dir / --shell "$nologin" ses-relay || die "could not create the ses-relay user"
+  fi
+  (umask 022 && mkdir -p "$PACER_DIR" "${PACER%/*}")
+  chmod 0755 "${PACER%/*}"
+  chown ses-relay: "$PACER_DIR"
+  chmod 0700 "$PACER_DIR"
+  put_file "$PACER" "$PACER_PY"
+  put_service ses-pace unix "ses-pace  unix  -       n       n       -       -       spawn user=ses-relay argv=$py -I -S $PACER $rate $PACER_DIR/schedule"
+  want smtp_delivery_status_filter "socketmap:unix:private/ses-pace:pace"
+}
+
+# Paces delivery to the SES send quota without hammering it: every delivery waits for its turn
+# (the pacer), over a few connections, each reused for many messages (TLS and AUTH once, kept by
+# tlsproxy) instead of up to 20 fresh ones per burst; mail SES throttles anyway (454) is retried
+# in seconds, backing off.
 configure_rate() {
-  local rate=$MAX_SEND_RATE conns delay
+  local rate=$MAX_SEND_RATE conns delay paced=0
   if [ "$rate" = 0 ]; then
     rate=$(aws sesv2 get-account --region "$SES_REGION" --query SendQuota.MaxSendRate --output text 2>/dev/null || true)
     case $rate in
@@ -308,7 +350,11 @@ configure_rate() {
         ;;
     esac
   fi
-  read -r conns delay RATE_NOTE <<<"$(pace_for "$rate")"
+  if has_param smtp_delivery_status_filter; then
+    install_pacer "$rate"
+    paced=1
+  fi
+  read -r conns delay RATE_NOTE <<<"$(pace_for "$rate" "$paced")"
   want default_destination_concurrency_limit "$conns"
   want smtp_destination_rate_delay "$delay"
   # postconf(5): the relay host name, without [] or port.

@@ -2,10 +2,12 @@
 // document. Pure text in, text out; no AWS calls and no CDK.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { stringify } from 'yaml';
 import {
   type BootstrapOptions,
-  MESSAGES_PER_CONNECTION,
+  MAX_CONNECTIONS,
+  RATE_PER_CONNECTION,
   type ResolvedBootstrapOptions,
   resolveBootstrapOptions,
 } from './options';
@@ -24,15 +26,25 @@ export const INSTALLED_SCRIPT_PATH = '/usr/local/sbin/ses-relay-bootstrap';
 /** EC2 accepts at most 16 KB of user data (before base64). */
 export const USER_DATA_LIMIT = 16384;
 
-let body: string | undefined;
+const sources = new Map<string, string>();
 
-/** The script body with whole-line comments and blank lines removed (heredoc-free by design). */
-function scriptBody(): string {
-  body ??= readFileSync(join(__dirname, 'relay.sh'), 'utf8')
-    .split('\n')
-    .filter((line) => !/^\s*#(?!\s*shellcheck)/.test(line) && line.trim() !== '')
-    .join('\n');
-  return body;
+/**
+ * A file of this folder as the script carries it, to stay under EC2's 16 KB: without whole-line
+ * comments (shellcheck directives kept), blank lines and a leading docstring; the shell script
+ * (heredoc-free and without multi-line strings, by design) also without its indentation.
+ */
+function source(name: 'relay.sh' | 'pacer.py'): string {
+  let text = sources.get(name);
+  if (text === undefined) {
+    text = readFileSync(join(__dirname, name), 'utf8')
+      .replace(/^"""[\s\S]*?"""\n/, '')
+      .split('\n')
+      .filter((line) => !/^\s*#(?!\s*shellcheck)/.test(line) && line.trim() !== '')
+      .map((line) => (name === 'relay.sh' ? line.trimStart() : line))
+      .join('\n');
+    sources.set(name, text);
+  }
+  return text;
 }
 
 // Values are validated by resolveBootstrapOptions; quoting is a second line of defence.
@@ -52,7 +64,9 @@ function settings(o: ResolvedBootstrapOptions): string {
     ['RELAY_NETWORKS', o.relayNetworks.join(' ')],
     ['CONFIGURATION_SET', o.configurationSet],
     ['MAX_SEND_RATE', String(o.maxSendRate)],
-    ['PER_CONNECTION', String(MESSAGES_PER_CONNECTION)],
+    ['PER_CONNECTION', String(RATE_PER_CONNECTION)],
+    ['MAX_CONNECTIONS', String(MAX_CONNECTIONS)],
+    ['PACER_PY', source('pacer.py')],
   ];
   return vars.map(([k, v]) => `${k}=${shellQuote(v)}`).join('\n');
 }
@@ -64,7 +78,7 @@ export function renderScript(options: BootstrapOptions): string {
     '#!/bin/bash',
     '# ses-relay: configures Postfix to relay mail through Amazon SES. Generated; run as root.',
     settings(resolved),
-    scriptBody(),
+    source('relay.sh'),
     '',
   ].join('\n');
 }
@@ -89,8 +103,17 @@ export function renderInstallCommands(options: BootstrapOptions): string[] {
 export function renderBootstrap(options: BootstrapOptions, format: BootstrapFormat = BootstrapFormat.SHELL): string {
   const script = renderScript(options);
   if (format === BootstrapFormat.SHELL) return script;
+  // Compressed: the script as YAML text, indented, would not fit in EC2's 16 KB.
   const doc = {
-    write_files: [{ path: INSTALLED_SCRIPT_PATH, owner: 'root:root', permissions: '0700', content: script }],
+    write_files: [
+      {
+        path: INSTALLED_SCRIPT_PATH,
+        owner: 'root:root',
+        permissions: '0700',
+        encoding: 'gz+b64',
+        content: gzipSync(script).toString('base64'),
+      },
+    ],
     runcmd: [[INSTALLED_SCRIPT_PATH]],
   };
   return `#cloud-config\n${stringify(doc, { lineWidth: 0 })}`;

@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { parse } from 'yaml';
 import {
   BootstrapFormat,
@@ -67,10 +68,13 @@ describe('rendered script', () => {
     expect(script).not.toMatch(/smtp_tls_security_level encrypt|set -x/);
   });
 
-  test('paces to the send quota: rate from SES, pace_for applied, tlsproxy reuse, short backoff', () => {
+  test('paces to the send quota: rate from SES, the pacer on every delivery, tlsproxy reuse, short backoff', () => {
     expectContainsAll(renderScript(BASE), [
       'aws sesv2 get-account --region "$SES_REGION" --query SendQuota.MaxSendRate --output text',
-      'read -r conns delay RATE_NOTE <<<"$(pace_for "$rate")"',
+      'if has_param smtp_delivery_status_filter; then',
+      'put_service ses-pace unix "ses-pace  unix  -       n       n       -       -       spawn user=ses-relay argv=$py -I -S $PACER $rate $PACER_DIR/schedule"',
+      'want smtp_delivery_status_filter "socketmap:unix:private/ses-pace:pace"',
+      'read -r conns delay RATE_NOTE <<<"$(pace_for "$rate" "$paced")"',
       'want default_destination_concurrency_limit "$conns"',
       'want smtp_destination_rate_delay "$delay"',
       'want smtp_connection_cache_destinations "$SES_HOST"',
@@ -80,24 +84,47 @@ describe('rendered script', () => {
     ]);
   });
 
-  // The rendered pace_for, run by bash on its own with the rendered PER_CONNECTION.
+  test('carries the pacer as it is in lib/bootstrap, less comments, blank lines and docstring', () => {
+    const script = renderScript(BASE);
+    const carried = script.match(/^PACER_PY='([^']*)'$/m)?.[1];
+    const source = readFileSync(join(__dirname, '..', '..', 'lib', 'bootstrap', 'pacer.py'), 'utf8');
+    const code = source
+      .split('\n')
+      .filter((l) => l.trim() !== '' && !/^\s*#/.test(l))
+      .join('\n')
+      .replace(/^"""[\s\S]*?"""\n/, '');
+    expect(carried).toBe(code);
+    // What python3 runs is the same program: it compiles.
+    const r = spawnSync('python3', ['-c', 'import sys; compile(sys.stdin.read(), "pacer.py", "exec")'], {
+      input: carried,
+      encoding: 'utf8',
+    });
+    expect([r.status, r.stderr]).toEqual([0, '']);
+  });
+
+  // The rendered pace_for, run by bash on its own with the rendered PER_CONNECTION and
+  // MAX_CONNECTIONS; "1": the pacer is on (Postfix 3.0+), "0": Postfix 2.x.
   test.each([
-    ['1', '1 1s at most 1 messages/s over one connection, a second apart'],
-    ['1.9', '1 1s at most 1.9 messages/s over one connection, a second apart'],
-    ['2', '1 0s one connection for a quota of 2 messages/s'],
-    ['14.0', '1 0s one connection for a quota of 14.0 messages/s'],
-    ['15', '1 0s at most 15 messages/s over 1 connection(s)'],
-    ['29.9', '1 0s at most 29.9 messages/s over 1 connection(s)'],
-    ['50', '3 0s at most 50 messages/s over 3 connection(s)'],
-    ['100000', '6666 0s at most 100000 messages/s over 6666 connection(s)'],
-  ])('pace_for %s: connections, delay and log note', (rate, expected) => {
+    ['1', '1', '1 0s at most 1 recipients/s, each delivery paced, over up to 1 connection(s)'],
+    ['1.9', '1', '1 0s at most 1.9 recipients/s, each delivery paced, over up to 1 connection(s)'],
+    ['5', '1', '1 0s at most 5 recipients/s, each delivery paced, over up to 1 connection(s)'],
+    ['6', '1', '2 0s at most 6 recipients/s, each delivery paced, over up to 2 connection(s)'],
+    ['50', '1', '10 0s at most 50 recipients/s, each delivery paced, over up to 10 connection(s)'],
+    ['50.0', '1', '10 0s at most 50.0 recipients/s, each delivery paced, over up to 10 connection(s)'],
+    ['100000', '1', '50 0s at most 100000 recipients/s, each delivery paced, over up to 50 connection(s)'],
+    ['1', '0', '1 1s at most 1 messages/s over one connection, a second apart'],
+    ['1.9', '0', '1 1s at most 1.9 messages/s over one connection, a second apart'],
+    ['2', '0', '1 0s one unpaced connection for a quota of 2 messages/s (Postfix before 3.0 cannot pace deliveries)'],
+  ])('pace_for %s (paced: %s): connections, delay and log note', (rate, paced, expected) => {
     const script = renderScript(BASE);
     const fn = script.match(/^pace_for\(\) \{\n[\s\S]*?\n\}$/m)?.[0];
-    const perConnection = script.match(/^PER_CONNECTION='15'$/m)?.[0];
-    expect([fn !== undefined, perConnection]).toEqual([true, "PER_CONNECTION='15'"]);
-    const r = spawnSync('bash', ['-c', `${perConnection}\n${fn}\npace_for "$1"`, 'pace', rate], { encoding: 'utf8' });
+    const limits = script.match(/^PER_CONNECTION='5'\nMAX_CONNECTIONS='50'$/m)?.[0];
+    expect([fn !== undefined, limits]).toEqual([true, "PER_CONNECTION='5'\nMAX_CONNECTIONS='50'"]);
+    const r = spawnSync('bash', ['-c', `${limits}\n${fn}\npace_for "$1" "$2"`, 'pace', rate, paced], {
+      encoding: 'utf8',
+    });
     expect(r.stderr).toBe('');
-    expect(r.stdout.slice(0, expected.length)).toBe(expected);
+    expect(r.stdout).toBe(`${expected}\n`);
   });
 
   test('drops comment lines but keeps shellcheck directives', () => {
@@ -123,13 +150,20 @@ describe('rendered script', () => {
     expect(r.status).toBe(0);
   });
 
-  test('cloud-config carries the same script, written 0700 and run once', () => {
+  test('cloud-config carries the same script, compressed, written 0700 and run once', () => {
     const doc = renderBootstrap(BASE, BootstrapFormat.CLOUD_CONFIG);
     expect(doc.startsWith('#cloud-config\n')).toBe(true);
     const parsed = parse(doc);
     expect(parsed.write_files).toEqual([
-      { path: INSTALLED_SCRIPT_PATH, owner: 'root:root', permissions: '0700', content: renderScript(BASE) },
+      {
+        path: INSTALLED_SCRIPT_PATH,
+        owner: 'root:root',
+        permissions: '0700',
+        encoding: 'gz+b64',
+        content: expect.any(String),
+      },
     ]);
+    expect(gunzipSync(Buffer.from(parsed.write_files[0].content, 'base64')).toString('utf8')).toBe(renderScript(BASE));
     expect(parsed.runcmd).toEqual([[INSTALLED_SCRIPT_PATH]]);
   });
 

@@ -400,9 +400,9 @@ describeWorld('pacing to the send quota read from SES, 20 ms away', () => {
   });
   afterAll(() => world?.destroy());
 
-  test('the quota sets the connections; TLS reuse through tlsproxy is on; postfix check is clean', () => {
+  test('the quota sets the pacer and the connections; TLS reuse through tlsproxy is on; postfix check is clean', () => {
     expect(run.code).toBe(0);
-    expect(run.stderr).toContain('at most 30.0 messages/s over 2 connection(s)');
+    expect(run.stderr).toContain('at most 30.0 recipients/s, each delivery paced, over up to 6 connection(s)');
     expect(
       world.exec([
         'postconf',
@@ -410,22 +410,41 @@ describeWorld('pacing to the send quota read from SES, 20 ms away', () => {
         'default_destination_concurrency_limit',
         'smtp_destination_rate_delay',
         'smtp_tls_connection_reuse',
+        'smtp_delivery_status_filter',
       ]).stdout,
-    ).toBe('2\n0s\nyes\n');
+    ).toBe('6\n0s\nyes\nsocketmap:unix:private/ses-pace:pace\n');
     expect(world.exec(['postconf', '-M', 'tlsproxy/unix']).stdout).toMatch(/^tlsproxy\s+unix\s.*tlsproxy$/m);
+    expect(world.exec(['postconf', '-M', 'ses-pace/unix']).stdout).toMatch(
+      /^ses-pace\s+unix\s+-\s+n\s+n\s+-\s+-\s+spawn user=ses-relay argv=\/usr\/bin\/python3 -I -S \/usr\/local\/libexec\/ses-relay\/pacer\.py 30\.0 \/var\/lib\/ses-relay\/schedule$/m,
+    );
     const check = world.exec(['postfix', 'check']);
     expect(check.stdout + check.stderr).toBe('');
     expect(check.code).toBe(0);
   });
 
-  test('a burst goes over few reused TLS connections, within the quota', async () => {
-    const count = 60;
+  test('a burst goes over few reused TLS connections, within the quota, each delivery paced by an unprivileged pacer', async () => {
+    const count = 90;
     await world.submitMany(count);
     await standin.waitFor(() => standin.messages().length >= count, 60000, 'paced burst');
     // One TLS handshake (and AUTH) per ten messages at most: the connections were reused.
     expect(standin.count('secure')).toBeLessThanOrEqual(count / 10);
     expect(standin.count('auth')).toBeLessThanOrEqual(count / 10);
     expect(standin.count('throttled')).toBe(0);
+    // The pacer processes (spawn(8) runs them) and the users they run as.
+    const users = world
+      .exec(['ps', '-eo', 'user:20,args'])
+      .stdout.split('\n')
+      .filter((l) => /^\S+\s+\/usr\/bin\/python3 -I -S \/usr\/local\/libexec\/ses-relay\/pacer\.py /.test(l))
+      .map((l) => l.split(/\s/)[0]);
+    expect(users.length).toBeGreaterThan(0);
+    expect(new Set(users)).toEqual(new Set(['ses-relay']));
+    expect(world.exec(['stat', '-c', '%U %a', '/var/lib/ses-relay/schedule']).stdout).toBe('ses-relay 600\n');
+    // The pacer answered every lookup: Postfix logged no table error and kept every status (each
+    // logged once the recipient's turn is over).
+    expect(await world.waitForEmptyQueue()).toEqual([]);
+    const log = world.read('/var/log/maillog');
+    expect(log).not.toMatch(/ses-pace|socketmap/);
+    expect(log.match(/status=sent/g)?.length).toBe(count);
   });
 
   test('mail now and then goes over the connection kept open', async () => {
@@ -452,10 +471,9 @@ describeWorld("the sandbox's quota of one message per second, 20 ms away", () =>
   });
   afterAll(() => world?.destroy());
 
-  test('one connection, a second between deliveries: a burst arrives whole and SES never throttles', async () => {
+  test('one connection, each delivery a second after the last: a burst arrives whole and SES never throttles', async () => {
     expect(run.code).toBe(0);
-    expect(run.stderr).toContain('at most 1.0 messages/s over one connection, a second apart');
-    expect(world.exec(['postconf', '-h', 'smtp_destination_rate_delay']).stdout).toBe('1s\n');
+    expect(run.stderr).toContain('at most 1.0 recipients/s, each delivery paced, over up to 1 connection(s)');
     const count = 5;
     await world.submitMany(count);
     await standin.waitFor(() => standin.messages().length >= count, 60000, 'burst at 1/s');
@@ -464,6 +482,27 @@ describeWorld("the sandbox's quota of one message per second, 20 ms away", () =>
     expect(standin.count('secure')).toBe(1);
     expect(await world.waitForEmptyQueue()).toEqual([]);
     expect(world.read('/var/log/maillog')).toMatch(/conn_use=5,/);
+  });
+});
+
+describeWorld('SES counting its send rate in recipients, 20 ms away', () => {
+  let world: World;
+  let standin: Standin;
+  beforeAll(async () => {
+    let run: ReturnType<World['runScript']>;
+    ({ world, standin, run } = await quotaWorld(5, '5'));
+    expect(run.code).toBe(0);
+  });
+  afterAll(() => world?.destroy());
+
+  test('a message to ten recipients uses two seconds of a 5/s quota: the mail after it waits, none throttled', async () => {
+    const to = Array.from({ length: 10 }, (_, i) => `list${i}@example.com`);
+    world.sendmail('sender@example.com', to, 'Subject: to ten\n\nhello\n');
+    await world.submitMany(5);
+    await standin.waitFor(() => standin.messages().length >= 6, 60000, 'ten recipients, then five messages');
+    expect(standin.messages()[0].to).toEqual(to);
+    expect(standin.count('throttled')).toBe(0);
+    expect(await world.waitForEmptyQueue()).toEqual([]);
   });
 });
 

@@ -1,15 +1,17 @@
 #!/bin/bash
 # Builds the end-to-end test world inside fresh mount, network and UTS namespaces (see world.ts):
-# private copies of Postfix's state, a private /var/log, a resolver that answers the SES endpoint
-# name with loopback, and a CA bundle that also trusts the test CA. The host is left untouched.
+# private copies of Postfix's state, of the pacer and its schedule, a private /var/log, a resolver
+# that answers the SES endpoint name with loopback, and a CA bundle that also trusts the test CA.
+# The host is left untouched but for the system user the script creates (ses-relay), as on EC2.
 set -euo pipefail
 dir=$1
 ses_host=$2
 mount --make-rprivate /
 ip link set lo up
 hostname relay.e2e.test
-for d in /etc/postfix /var/spool/postfix /var/lib/postfix /var/log; do
-  mkdir -p "$dir/root$d"
+for d in /etc/postfix /var/spool/postfix /var/lib/postfix /var/log /var/lib/ses-relay \
+  /usr/local/libexec/ses-relay; do
+  mkdir -p "$d" "$dir/root$d"
   cp -a "$d/." "$dir/root$d/"
   mount --bind "$dir/root$d" "$d"
 done

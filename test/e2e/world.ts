@@ -303,7 +303,9 @@ export class World {
     const trace = join(this.dir, `${name}.trace`);
     // strace -f would wait for the Postfix daemons the script starts: once the script is done,
     // its wrapper ends strace, which detaches from them.
-    const wrapper = 'bash "$0"; echo $? >"$0.rc"; kill -TERM $PPID';
+    // --norc: bash sources ~/.bashrc even when not interactive if it thinks sshd started it (stdin
+    // a socket), and a host's .bashrc may put its own `aws` ahead of the stand-in on PATH.
+    const wrapper = 'bash --norc "$0"; echo $? >"$0.rc"; kill -TERM $PPID';
     const r = this.exec(
       [
         'strace',
@@ -318,6 +320,7 @@ export class World {
         '-o',
         trace,
         'bash',
+        '--norc',
         '-c',
         wrapper,
         path,
