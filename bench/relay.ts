@@ -2,7 +2,7 @@
 // configuration, side by side in one run, against the SES stand-in enforcing a send-rate quota
 // behind a proxy that adds network latency. Debian, as root (it builds the e2e test world).
 // Usage: tsx bench/relay.ts [--quota 50] [--rtt 20] [--burst 300] [--burst-timeout 60]
-//                            [--sustained-rate 75] [--sustained-seconds 20]
+//                            [--sustained-rate 75] [--sustained-seconds 20] [--only ses-relay|procedure]
 import { renderScript } from '../lib/bootstrap';
 import { deriveSmtpPassword } from '../lib/smtp';
 import { SES_HOST, type Standin, World, worldAvailable } from '../test/e2e/world';
@@ -16,6 +16,7 @@ const BURST = num('burst', 300);
 const BURST_TIMEOUT = num('burst-timeout', 60);
 const SUSTAINED_RATE = num('sustained-rate', 75);
 const SUSTAINED_SECONDS = num('sustained-seconds', 20);
+const ONLY = args.get('only');
 
 const USERNAME = 'AKIAIOSFODNN7EXAMPLE';
 const PASSWORD = deriveSmtpPassword('wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'eu-west-1');
@@ -154,6 +155,7 @@ async function main() {
     ['ses-relay', ours],
     ['procedure', procedure],
   ] as const) {
+    if (ONLY !== undefined && ONLY !== name) continue;
     const r = await scenario(name, configure);
     console.log(JSON.stringify(r));
     const b = r.burst;

@@ -38,8 +38,9 @@ export interface SesRelayHubProps {
    */
   readonly configurationSetName?: string;
   /**
-   * Messages per second the hub keeps to (the account's SES maximum send rate).
-   * @default - read at boot from SES
+   * Messages (recipients) per second the hub keeps to, all its relays together: each keeps to
+   * its share, rate / capacity.
+   * @default - the account's SES maximum send rate, read at boot
    */
   readonly maxSendRate?: number;
   /**
@@ -94,11 +95,14 @@ export class SesRelayHub extends Construct {
       validateProp(this, 'allowedNetworks', cidr, (c) => networks.push(parseRelayNetwork(c)));
     const subnets = props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS };
 
+    const capacity = props.capacity ?? 2;
+    // Every relay sends at once: each keeps to its share of the account's rate.
     const relay = new SesRelay(this, 'Relay', {
       credentials: props.credentials,
       relayNetworks: networks,
       configurationSetName: props.configurationSetName,
       maxSendRate: props.maxSendRate,
+      relayCount: capacity,
     });
 
     this.securityGroup = new ec2.SecurityGroup(this, 'LoadBalancerSecurityGroup', {
@@ -170,7 +174,6 @@ export class SesRelayHub extends Construct {
     });
     relay.configure(launchTemplate);
 
-    const capacity = props.capacity ?? 2;
     this.autoScalingGroup = new autoscaling.AutoScalingGroup(this, 'AutoScalingGroup', {
       vpc: props.vpc,
       vpcSubnets: subnets,

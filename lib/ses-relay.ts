@@ -25,6 +25,12 @@ export interface SesRelayProps {
    * @default - read at boot from SES (`ses:GetAccount`, granted to the targets)
    */
   readonly maxSendRate?: number;
+  /**
+   * How many instances configured by this relay send at once: each keeps to maxSendRate (or the
+   * quota read at boot) divided by this.
+   * @default 1
+   */
+  readonly relayCount?: number;
 }
 
 /**
@@ -81,6 +87,7 @@ export class SesRelay extends Construct {
       relayNetworks: props.relayNetworks,
       configurationSet: standIn(props.configurationSetName, 'ses-relay-configuration-set-placeholder', this.tokens),
       maxSendRate: props.maxSendRate,
+      relays: props.relayCount,
     };
     let warnings: string[];
     try {

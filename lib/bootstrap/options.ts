@@ -11,6 +11,9 @@ import { assertRegion, DEFAULT_SMTP_PORT, hasSmtpEndpoint, type SmtpTlsMode, smt
  */
 export const RATE_PER_CONNECTION = 5;
 
+/** The most relays that can share one account's send rate (each keeps to rate / relays). */
+export const MAX_RELAYS = 1000;
+
 /** The most connections to SES the boot script allows (Postfix runs at most 100 processes a service). */
 export const MAX_CONNECTIONS = 50;
 
@@ -59,6 +62,12 @@ export interface BootstrapOptions {
    * `ses:GetAccount`); 1 per second when it cannot be read
    */
   readonly maxSendRate?: number;
+  /**
+   * How many relays send at once with the account's send rate (`maxSendRate` or the quota read
+   * at boot): each keeps to its share, rate / relays.
+   * @default 1
+   */
+  readonly relays?: number;
 }
 
 /** Options after validation, with every default filled in. */
@@ -73,6 +82,8 @@ export interface ResolvedBootstrapOptions {
   readonly configurationSet: string;
   /** 0: read the account's quota at boot. */
   readonly maxSendRate: number;
+  /** How many relays share that rate. */
+  readonly relays: number;
   /** Non-fatal findings (e.g. a region where SES SMTP is not known to us). */
   readonly warnings: string[];
 }
@@ -159,6 +170,12 @@ export function resolveBootstrapOptions(options: BootstrapOptions): ResolvedBoot
       `invalid max send rate ${String(options.maxSendRate)}: messages per second, a number from 1 to 100000 (the account's SES maximum send rate; SES never allows less than 1)`,
     );
   }
+  const relays = options.relays ?? 1;
+  if (!(Number.isInteger(relays) && relays >= 1 && relays <= MAX_RELAYS)) {
+    throw new Error(
+      `invalid relay count ${String(options.relays)}: how many relays share the account's send rate, a whole number from 1 to ${MAX_RELAYS}`,
+    );
+  }
   return {
     region: options.region,
     secretId: options.secretId,
@@ -169,6 +186,7 @@ export function resolveBootstrapOptions(options: BootstrapOptions): ResolvedBoot
     relayNetworks,
     configurationSet,
     maxSendRate,
+    relays,
     warnings,
   };
 }

@@ -71,10 +71,10 @@ def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
 def main(argv):
     try:
         rate = float(argv[1])
-        if len(argv) != 3 or not rate >= 1:
+        if len(argv) != 3 or not rate > 0:
             raise ValueError
     except (IndexError, ValueError):
-        sys.stderr.write("usage: pacer.py RATE STATE_FILE (RATE: recipients per second, at least 1)\n")
+        sys.stderr.write("usage: pacer.py RATE STATE_FILE (RATE: recipients per second, more than 0)\n")
         return 2
     try:
         serve(sys.stdin.buffer, sys.stdout.buffer, rate, argv[2])

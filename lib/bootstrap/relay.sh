@@ -298,6 +298,7 @@ pace_for() {
   local whole=${1%.*} conns
   if [ "$2" = 1 ]; then
     conns=$(((whole + PER_CONNECTION - 1) / PER_CONNECTION))
+    [ "$conns" -ge 1 ] || conns=1
     [ "$conns" -le "$MAX_CONNECTIONS" ] || conns=$MAX_CONNECTIONS
     echo "$conns 0s at most $1 recipients/s, each delivery paced, over up to $conns connection(s)"
   elif [ "$whole" -lt 2 ]; then
@@ -335,26 +336,36 @@ install_pacer() {
   want smtp_delivery_status_filter "socketmap:unix:private/ses-pace:pace"
 }
 
+# The account's maximum send rate, read from SES; 1 (SES's least) when it cannot be read.
+read_quota() {
+  local rate
+  rate=$(aws sesv2 get-account --region "$SES_REGION" --query SendQuota.MaxSendRate --output text 2>/dev/null || true)
+  case $rate in
+    '' | None | *[!0-9.]* | .* | 0 | 0.*)
+      log "cannot read the SES send quota (ses:GetAccount); keeping to 1 message/s"
+      rate=1
+      ;;
+  esac
+  echo "$rate"
+}
+
 # Paces delivery to the SES send quota without hammering it: every delivery waits for its turn
 # (the pacer), over a few connections, each reused for many messages (TLS and AUTH once, kept by
 # tlsproxy) instead of up to 20 fresh ones per burst; mail SES throttles anyway (454) is retried
 # in seconds, backing off.
 configure_rate() {
   local rate=$MAX_SEND_RATE conns delay paced=0
-  if [ "$rate" = 0 ]; then
-    rate=$(aws sesv2 get-account --region "$SES_REGION" --query SendQuota.MaxSendRate --output text 2>/dev/null || true)
-    case $rate in
-      '' | None | *[!0-9.]* | .*)
-        log "cannot read the SES send quota (ses:GetAccount); keeping to 1 message/s"
-        rate=1
-        ;;
-    esac
+  [ "$rate" != 0 ] || rate=$(read_quota)
+  # RELAYS relays send with the account's rate at once: this one keeps to its share.
+  if [ "$RELAYS" != 1 ]; then
+    rate=$(awk -v r="$rate" -v n="$RELAYS" 'BEGIN { printf "%.2f", r / n }')
   fi
   if has_param smtp_delivery_status_filter; then
     install_pacer "$rate"
     paced=1
   fi
   read -r conns delay RATE_NOTE <<<"$(pace_for "$rate" "$paced")"
+  [ "$RELAYS" = 1 ] || RATE_NOTE="$RATE_NOTE (its share of a rate for $RELAYS relays)"
   want default_destination_concurrency_limit "$conns"
   want smtp_destination_rate_delay "$delay"
   # postconf(5): the relay host name, without [] or port.

@@ -64,6 +64,7 @@ function settings(o: ResolvedBootstrapOptions): string {
     ['RELAY_NETWORKS', o.relayNetworks.join(' ')],
     ['CONFIGURATION_SET', o.configurationSet],
     ['MAX_SEND_RATE', String(o.maxSendRate)],
+    ['RELAYS', String(o.relays)],
     ['PER_CONNECTION', String(RATE_PER_CONNECTION)],
     ['MAX_CONNECTIONS', String(MAX_CONNECTIONS)],
     ['PACER_PY', source('pacer.py')],

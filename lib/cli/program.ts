@@ -34,6 +34,7 @@ function program(io: CliIo, result: { code: number }): Command {
     .option('--relay-networks <cidrs>', 'relay hub mode: comma-separated IPv4 CIDRs allowed to relay')
     .option('--configuration-set <name>', 'add X-SES-CONFIGURATION-SET to messages that have none')
     .option('--max-send-rate <n>', 'messages per second to keep to (default: the account quota, read at boot)')
+    .option('--relays <n>', 'how many relays share that rate; each keeps to rate / n', '1')
     .option('--format <format>', 'shell or cloud-config', 'shell')
     .action(async (opts) => {
       result.code = await renderCommand(opts, io);

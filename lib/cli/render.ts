@@ -15,6 +15,7 @@ export interface RenderOptions {
   readonly configurationSet?: string;
   readonly format?: string;
   readonly maxSendRate?: string;
+  readonly relays?: string;
 }
 
 const FORMATS = Object.values(BootstrapFormat) as string[];
@@ -31,6 +32,10 @@ export async function renderCommand(options: RenderOptions, io: CliIo): Promise<
   if (Number.isNaN(maxSendRate)) {
     throw new UsageError(`invalid max send rate ${JSON.stringify(options.maxSendRate)}: messages per second, e.g. 14`);
   }
+  const relays = numberFrom(options.relays);
+  if (Number.isNaN(relays)) {
+    throw new UsageError(`invalid relay count ${JSON.stringify(options.relays)}: a whole number, e.g. 2`);
+  }
   if (!options.secretId) {
     throw new UsageError('--secret-id is required: the name or ARN of the secret holding the SMTP credentials');
   }
@@ -44,6 +49,7 @@ export async function renderCommand(options: RenderOptions, io: CliIo): Promise<
     relayNetworks: splitList(options.relayNetworks),
     configurationSet: options.configurationSet,
     maxSendRate,
+    relays,
   };
   let text: string;
   try {

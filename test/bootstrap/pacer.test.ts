@@ -100,11 +100,14 @@ describe('pacer', () => {
     expect([r.status, r.stderr.trim()]).toEqual([1, message]);
   });
 
-  test.each([[['0', '/tmp/x']], [['fast', '/tmp/x']], [['5']]])('bad arguments %j: usage, exit 2', (args) => {
-    const r = spawnSync('python3', [PACER, ...args], { input: '', encoding: 'utf8' });
-    expect([r.status, r.stderr.trim()]).toEqual([
-      2,
-      'usage: pacer.py RATE STATE_FILE (RATE: recipients per second, at least 1)',
-    ]);
-  });
+  test.each([[['0', '/tmp/x']], [['-1', '/tmp/x']], [['fast', '/tmp/x']], [['5']]])(
+    'bad arguments %j: usage, exit 2',
+    (args) => {
+      const r = spawnSync('python3', [PACER, ...args], { input: '', encoding: 'utf8' });
+      expect([r.status, r.stderr.trim()]).toEqual([
+        2,
+        'usage: pacer.py RATE STATE_FILE (RATE: recipients per second, more than 0)',
+      ]);
+    },
+  );
 });

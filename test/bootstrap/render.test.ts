@@ -29,6 +29,7 @@ const VARIANTS: [string, BootstrapOptions][] = [
   ['VPC endpoint', { ...BASE, endpoint: 'vpce-0abc-def.email-smtp.eu-west-1.vpce.amazonaws.com' }],
   ['FIPS', { ...BASE, region: 'us-east-1', fips: true, secretRegion: 'eu-west-1' }],
   ['fixed send rate', { ...BASE, maxSendRate: 200 }],
+  ['rate shared by three relays', { ...BASE, relays: 3 }],
 ];
 
 function tool(name: string): boolean {
@@ -46,8 +47,8 @@ describe('rendered script', () => {
     expect(script).toContain("SES_REGION='eu-west-1'\nSES_HOST='email-smtp.eu-west-1.amazonaws.com'\n");
     expect(script).toContain("SES_PORT='587'\nSES_TLS='starttls'\n");
     expect(script).toContain(`SECRET_ID='${BASE.secretId}'\nSECRET_REGION='eu-west-1'\n`);
-    expect(script).toContain("RELAY_NETWORKS='10.0.0.0/16'\nCONFIGURATION_SET='cs'\nMAX_SEND_RATE='0'\n");
-    expect(renderScript({ ...BASE, maxSendRate: 14 })).toContain("MAX_SEND_RATE='14'\n");
+    expect(script).toContain("RELAY_NETWORKS='10.0.0.0/16'\nCONFIGURATION_SET='cs'\nMAX_SEND_RATE='0'\nRELAYS='1'\n");
+    expect(renderScript({ ...BASE, maxSendRate: 14, relays: 3 })).toContain("MAX_SEND_RATE='14'\nRELAYS='3'\n");
   });
 
   function expectContainsAll(script: string, needles: string[]): void {
@@ -102,6 +103,33 @@ describe('rendered script', () => {
     expect([r.status, r.stderr]).toEqual([0, '']);
   });
 
+  // The rendered read_quota, run by bash with an `aws` function answering GetAccount.
+  test.each([
+    ['14.0', '14.0', ''],
+    ['200', '200', ''],
+    ['None', '1', 'cannot read'],
+    ['', '1', 'cannot read'],
+    ['0.0', '1', 'cannot read'],
+    ['1e3', '1', 'cannot read'],
+    ['.5', '1', 'cannot read'],
+  ])('read_quota: SES answering %j keeps to %s', (answer, rate, logged) => {
+    const script = renderScript(BASE);
+    const fn = script.match(/^read_quota\(\) \{\n[\s\S]*?\n\}$/m)?.[0];
+    expect(fn).toBeDefined();
+    const r = spawnSync(
+      'bash',
+      [
+        '-c',
+        `ANSWER=$1\nSES_REGION=eu-west-1\nlog() { echo "$*" >&2; }\naws() { printf '%s' "$ANSWER"; }\n${fn}\nread_quota`,
+        'q',
+        answer,
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(r.stdout).toBe(`${rate}\n`);
+    expect(r.stderr).toBe(logged ? 'cannot read the SES send quota (ses:GetAccount); keeping to 1 message/s\n' : '');
+  });
+
   // The rendered pace_for, run by bash on its own with the rendered PER_CONNECTION and
   // MAX_CONNECTIONS; "1": the pacer is on (Postfix 3.0+), "0": Postfix 2.x.
   test.each([
@@ -112,6 +140,7 @@ describe('rendered script', () => {
     ['50', '1', '10 0s at most 50 recipients/s, each delivery paced, over up to 10 connection(s)'],
     ['50.0', '1', '10 0s at most 50.0 recipients/s, each delivery paced, over up to 10 connection(s)'],
     ['100000', '1', '50 0s at most 100000 recipients/s, each delivery paced, over up to 50 connection(s)'],
+    ['0.50', '1', '1 0s at most 0.50 recipients/s, each delivery paced, over up to 1 connection(s)'],
     ['1', '0', '1 1s at most 1 messages/s over one connection, a second apart'],
     ['1.9', '0', '1 1s at most 1.9 messages/s over one connection, a second apart'],
     ['2', '0', '1 0s one unpaced connection for a quota of 2 messages/s (Postfix before 3.0 cannot pace deliveries)'],
@@ -224,6 +253,13 @@ describe('option validation', () => {
       /invalid max send rate 0.5: messages per second, a number from 1/,
     ],
     ['a send rate that is not a number', { maxSendRate: Number.NaN }, /invalid max send rate NaN: messages per second/],
+    ...[0, 1.5, 1001].map((relays): [string, Partial<BootstrapOptions>, RegExp] => [
+      `${relays} relays`,
+      { relays },
+      new RegExp(
+        `invalid relay count ${relays}: how many relays share the account's send rate, a whole number from 1 to 1000`,
+      ),
+    ]),
   ])('refuses %s', (_what, change, message) => {
     expect(() => renderScript({ ...BASE, ...change })).toThrow(message);
   });
@@ -239,6 +275,7 @@ describe('option validation', () => {
       relayNetworks: [],
       configurationSet: '',
       maxSendRate: 0,
+      relays: 1,
       warnings: [],
     });
   });

@@ -68,6 +68,8 @@ describe('ses-relay render', () => {
       'cs',
       '--max-send-rate',
       '28',
+      '--relays',
+      '2',
     ]);
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
@@ -75,7 +77,7 @@ describe('ses-relay render', () => {
     expect(r.stdout).toContain("RELAY_NETWORKS='10.0.0.0/16 10.1.0.0/16'");
     expect(r.stdout).toContain("SES_PORT='2587'");
     expect(r.stdout).toContain("CONFIGURATION_SET='cs'");
-    expect(r.stdout).toContain("MAX_SEND_RATE='28'");
+    expect(r.stdout).toContain("MAX_SEND_RATE='28'\nRELAYS='2'\n");
   });
 
   test('prints cloud-config with --format cloud-config', async () => {
@@ -124,6 +126,11 @@ describe('ses-relay render', () => {
     [['--max-send-rate', 'fast'], 'invalid max send rate "fast": messages per second'],
     [['--max-send-rate', '0'], 'invalid max send rate 0: messages per second, a number from 1 to 100000'],
     [['--endpoint', 'a b'], 'invalid endpoint "a b"'],
+    [['--relays', 'two'], 'invalid relay count "two": a whole number, e.g. 2'],
+    [
+      ['--relays', '0'],
+      "invalid relay count 0: how many relays share the account's send rate, a whole number from 1 to 1000",
+    ],
   ])('refuses %j at render time and prints no script', async (extra, message) => {
     const r = await run(['render', '--region', 'eu-west-1', '--secret-id', 's', ...extra]);
     expect(r.code).toBe(2);

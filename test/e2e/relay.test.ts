@@ -377,14 +377,14 @@ test('the world is checked against the real SES host name', () => {
 });
 
 /** A world whose SES stand-in, 20 ms of round trip away, allows `quota` messages/s while GetAccount
- * reports `reported`; the script has run. */
-async function quotaWorld(quota: number, reported: string) {
+ * reports `reported`; the script (with `extra` options) has run. */
+async function quotaWorld(quota: number, reported: string, extra: Partial<BootstrapOptions> = {}) {
   const world = World.create();
   try {
     const standin = await world.startStandin(CREDS, { port: 10587, quota });
     await world.startDelayProxy(587, 10587, 10);
     const env = { ...world.awsEnv(SECRET_ID, SECRET_JSON), FAKE_AWS_MAX_SEND_RATE: reported };
-    return { world, standin, run: world.runScript(renderScript(options()), env) };
+    return { world, standin, run: world.runScript(renderScript(options(extra)), env) };
   } catch (err) {
     world.destroy();
     throw err;
@@ -485,17 +485,25 @@ describeWorld("the sandbox's quota of one message per second, 20 ms away", () =>
   });
 });
 
-describeWorld('SES counting its send rate in recipients, 20 ms away', () => {
+describeWorld('one of two relays sharing a 10/s quota, SES counting recipients, 20 ms away', () => {
   let world: World;
   let standin: Standin;
+  let run: ReturnType<World['runScript']>;
   beforeAll(async () => {
-    let run: ReturnType<World['runScript']>;
-    ({ world, standin, run } = await quotaWorld(5, '5'));
-    expect(run.code).toBe(0);
+    // The stand-in allows this relay its half of the quota GetAccount reports.
+    ({ world, standin, run } = await quotaWorld(5, '10', { relays: 2 }));
   });
   afterAll(() => world?.destroy());
 
-  test('a message to ten recipients uses two seconds of a 5/s quota: the mail after it waits, none throttled', async () => {
+  test('the relay keeps to its share: 5 recipients/s', () => {
+    expect(run.code).toBe(0);
+    expect(run.stderr).toContain(
+      'at most 5.00 recipients/s, each delivery paced, over up to 1 connection(s) (its share of a rate for 2 relays)',
+    );
+    expect(world.exec(['postconf', '-M', 'ses-pace/unix']).stdout).toContain(' 5.00 /var/lib/ses-relay/schedule\n');
+  });
+
+  test('a message to ten recipients uses two seconds of a 5/s share: the mail after it waits, none throttled', async () => {
     const to = Array.from({ length: 10 }, (_, i) => `list${i}@example.com`);
     world.sendmail('sender@example.com', to, 'Subject: to ten\n\nhello\n');
     await world.submitMany(5);
