@@ -103,7 +103,14 @@ describe('rendered script', () => {
     expect([r.status, r.stderr]).toEqual([0, '']);
   });
 
-  // The rendered read_quota, run by bash with an `aws` function answering GetAccount.
+  /** Runs one function of the rendered script on its own in bash, after `prelude`, with `args`. */
+  function runFunction(name: string, prelude: string, args: string[]) {
+    const fn = renderScript(BASE).match(new RegExp(`^${name}\\(\\) \\{\\n[\\s\\S]*?\\n\\}$`, 'm'))?.[0];
+    if (fn === undefined) throw new Error(`the rendered script has no function ${name}`);
+    return spawnSync('bash', ['-c', `${prelude}\n${fn}\n${name} "$@"`, name, ...args], { encoding: 'utf8' });
+  }
+
+  // read_quota with an `aws` function answering GetAccount with its first argument.
   test.each([
     ['14.0', '14.0', ''],
     ['200', '200', ''],
@@ -113,25 +120,14 @@ describe('rendered script', () => {
     ['1e3', '1', 'cannot read'],
     ['.5', '1', 'cannot read'],
   ])('read_quota: SES answering %j keeps to %s', (answer, rate, logged) => {
-    const script = renderScript(BASE);
-    const fn = script.match(/^read_quota\(\) \{\n[\s\S]*?\n\}$/m)?.[0];
-    expect(fn).toBeDefined();
-    const r = spawnSync(
-      'bash',
-      [
-        '-c',
-        `ANSWER=$1\nSES_REGION=eu-west-1\nlog() { echo "$*" >&2; }\naws() { printf '%s' "$ANSWER"; }\n${fn}\nread_quota`,
-        'q',
-        answer,
-      ],
-      { encoding: 'utf8' },
-    );
+    const prelude = 'SES_REGION=eu-west-1\nlog() { echo "$*" >&2; }\naws() { printf "%s" "$ANSWER"; }\nANSWER=$1';
+    const r = runFunction('read_quota', prelude, [answer]);
     expect(r.stdout).toBe(`${rate}\n`);
     expect(r.stderr).toBe(logged ? 'cannot read the SES send quota (ses:GetAccount); keeping to 1 message/s\n' : '');
   });
 
-  // The rendered pace_for, run by bash on its own with the rendered PER_CONNECTION and
-  // MAX_CONNECTIONS; "1": the pacer is on (Postfix 3.0+), "0": Postfix 2.x.
+  // pace_for with the rendered PER_CONNECTION and MAX_CONNECTIONS; "1": the pacer is on (Postfix
+  // 3.0+), "0": Postfix 2.x.
   test.each([
     ['1', '1', '1 0s at most 1 recipients/s, each delivery paced, over up to 1 connection(s)'],
     ['1.9', '1', '1 0s at most 1.9 recipients/s, each delivery paced, over up to 1 connection(s)'],
@@ -145,13 +141,9 @@ describe('rendered script', () => {
     ['1.9', '0', '1 1s at most 1.9 messages/s over one connection, a second apart'],
     ['2', '0', '1 0s one unpaced connection for a quota of 2 messages/s (Postfix before 3.0 cannot pace deliveries)'],
   ])('pace_for %s (paced: %s): connections, delay and log note', (rate, paced, expected) => {
-    const script = renderScript(BASE);
-    const fn = script.match(/^pace_for\(\) \{\n[\s\S]*?\n\}$/m)?.[0];
-    const limits = script.match(/^PER_CONNECTION='5'\nMAX_CONNECTIONS='50'$/m)?.[0];
-    expect([fn !== undefined, limits]).toEqual([true, "PER_CONNECTION='5'\nMAX_CONNECTIONS='50'"]);
-    const r = spawnSync('bash', ['-c', `${limits}\n${fn}\npace_for "$1" "$2"`, 'pace', rate, paced], {
-      encoding: 'utf8',
-    });
+    const limits = renderScript(BASE).match(/^PER_CONNECTION='5'\nMAX_CONNECTIONS='50'$/m)?.[0];
+    expect(limits).toBe("PER_CONNECTION='5'\nMAX_CONNECTIONS='50'");
+    const r = runFunction('pace_for', limits ?? '', [rate, paced]);
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe(`${expected}\n`);
   });
