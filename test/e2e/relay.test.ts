@@ -460,6 +460,19 @@ describeWorld('pacing to the send quota read from SES, 20 ms away', () => {
     }
     expect(standin.count('secure') - handshakes).toBeLessThanOrEqual(2);
   });
+
+  test('run again after SES raised the quota: the pacer and the connections follow, mail still flows', async () => {
+    const env = { ...world.awsEnv(SECRET_ID, SECRET_JSON), FAKE_AWS_MAX_SEND_RATE: '60' };
+    const again = world.runScript(renderScript(options()), env, 'again.sh');
+    expect(again.code).toBe(0);
+    expect(again.stderr).toContain('at most 60 recipients/s, each delivery paced, over up to 12 connection(s)');
+    expect(world.exec(['postconf', '-h', 'default_destination_concurrency_limit']).stdout).toBe('12\n');
+    // One pacer service, with the new rate: the old line was replaced, not kept beside it.
+    expect(world.exec(['grep', '-c', '^ses-pace ', '/etc/postfix/master.cf']).stdout).toBe('1\n');
+    expect(world.exec(['postconf', '-M', 'ses-pace/unix']).stdout).toContain(' 60 /var/lib/ses-relay/schedule\n');
+    const msg = await deliver(world, standin, PLAIN_MAIL);
+    expect(msg.from).toBe('sender@example.com');
+  });
 });
 
 describeWorld("the sandbox's quota of one message per second, 20 ms away", () => {
