@@ -18,6 +18,7 @@ import {
   type MailRelayStackProps,
   SesRelay,
   SesRelayHub,
+  type SesRelayHubProps,
   SesSmtpCredentials,
   USER_DATA_LIMIT,
 } from '../lib';
@@ -416,13 +417,17 @@ describe('input validation', () => {
     expect(r.stderr).toContain(message);
   });
 
-  test('a hub needs concrete networks and a listener port in range', () => {
+  test('a hub needs concrete networks, a listener port and a capacity in range', () => {
     const s = new Stack(app(), 'S', { env: { region: 'eu-west-1' } });
     const vpc = new ec2.Vpc(s, 'Vpc');
     const credentials = new SesSmtpCredentials(s, 'Smtp', { allowAnyIdentity: true });
-    expect(
-      () => new SesRelayHub(s, 'Hub', { vpc, credentials, allowedNetworks: ['10.0.0.0/16'], listenerPort: 70000 }),
-    ).toThrow('S/Hub: listenerPort: invalid port 70000: expected 1 to 65535');
+    const hub = (id: string, extra: Partial<SesRelayHubProps>) =>
+      new SesRelayHub(s, id, { vpc, credentials, allowedNetworks: ['10.0.0.0/16'], ...extra });
+    expect(() => hub('Hub', { listenerPort: 70000 })).toThrow(
+      'S/Hub: listenerPort: invalid port 70000: expected 1 to 65535',
+    );
+    expect(() => hub('Hub2', { capacity: 0 })).toThrow('S/Hub2: capacity: invalid capacity 0: 1 to 1000 relays');
+    expect(() => hub('Hub3', { capacity: 2.5 })).toThrow('S/Hub3: capacity: invalid capacity 2.5: 1 to 1000 relays');
   });
 });
 
