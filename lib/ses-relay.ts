@@ -21,7 +21,8 @@ export interface SesRelayProps {
    */
   readonly relayNetworks?: string[];
   /**
-   * Messages per second the relays keep to: the account's SES maximum send rate.
+   * Messages (recipients, as SES counts) per second all the configured instances keep to
+   * together: the account's SES maximum send rate. Every delivery is paced to it (the pacer).
    * @default - read at boot from SES (`ses:GetAccount`, granted to the targets)
    */
   readonly maxSendRate?: number;
