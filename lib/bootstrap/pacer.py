@@ -9,6 +9,7 @@ then the SMTP client waits, and so does its next delivery. SES counts its send r
 too.
 Usage: pacer.py RATE STATE_FILE (Python 3.6+, standard library only).
 """
+
 import fcntl
 import os
 import sys
@@ -80,7 +81,7 @@ def main(argv):
         serve(sys.stdin.buffer, sys.stdout.buffer, rate, argv[2])
     except (OSError, ValueError) as err:
         # Postfix logs a lookup error and keeps the delivery status: mail flows, unpaced.
-        sys.stderr.write("pacer: %s\n" % err)
+        sys.stderr.write(f"pacer: {err}\n")
         return 1
     return 0
 

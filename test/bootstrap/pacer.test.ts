@@ -2,11 +2,15 @@
 // protocol Postfix speaks to it, and the shared schedule, on a simulated clock (no wall-clock
 // assertions). Real Postfix drives it in the end-to-end suite.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const PACER = join(__dirname, '..', '..', 'lib', 'bootstrap', 'pacer.py');
+const ROOT = join(__dirname, '..', '..');
+const PACER = join(ROOT, 'lib', 'bootstrap', 'pacer.py');
+// Ruff lints and formats the Python of the tree (ruff.toml), from the .venv that .ci/run makes.
+const RUFF = join(ROOT, '.venv', 'bin', 'ruff');
+if (!existsSync(RUFF) && process.env.CI) throw new Error(`${RUFF} is missing: .ci/run installs it into .venv`);
 
 /** A query as Postfix's socketmap client sends it: a netstring "NAME KEY". */
 const netstring = (s: string) => `${Buffer.byteLength(s)}:${s},`;
@@ -43,6 +47,16 @@ function stateFile(): string {
 }
 
 describe('pacer', () => {
+  (existsSync(RUFF) ? test : test.skip)('passes ruff check and ruff format', () => {
+    for (const args of [['check'], ['format', '--check']]) {
+      const r = spawnSync(RUFF, [...args, PACER], { cwd: ROOT, encoding: 'utf8' });
+      expect([r.status, r.stdout.trim().split('\n').at(-1)]).toEqual([
+        0,
+        args[0] === 'check' ? 'All checks passed!' : '1 file already formatted',
+      ]);
+    }
+  });
+
   test('answers every lookup "not found" (the delivery status stays as it is)', () => {
     const { replies } = serve(query('2.0.0').repeat(3) + query('5.1.1'), 50, stateFile());
     expect(replies).toBe('9:NOTFOUND ,'.repeat(4));
