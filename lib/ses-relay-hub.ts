@@ -6,7 +6,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { MAX_RELAYS, parseRelayNetwork } from './bootstrap';
+import { assertRelayCount, parseRelayNetwork } from './bootstrap';
 import { validateProp } from './private/validate';
 import { SesRelay } from './ses-relay';
 import type { SesSmtpCredentials } from './ses-smtp-credentials';
@@ -96,10 +96,7 @@ export class SesRelayHub extends Construct {
     const subnets = props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS };
 
     const capacity = props.capacity ?? 2;
-    validateProp(this, 'capacity', capacity, (c) => {
-      if (!Number.isInteger(c) || c < 1 || c > MAX_RELAYS)
-        throw new Error(`invalid capacity ${c}: 1 to ${MAX_RELAYS} relays`);
-    });
+    validateProp(this, 'capacity', capacity, assertRelayCount);
     // Every relay sends at once: each keeps to its share of the account's rate.
     const relay = new SesRelay(this, 'Relay', {
       credentials: props.credentials,

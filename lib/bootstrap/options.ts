@@ -106,6 +106,16 @@ export function assertHostName(host: string, what = 'endpoint'): void {
  * Validates an IPv4 CIDR and returns it in canonical form. Refuses networks that would make an
  * open relay (a prefix shorter than /8) and host bits set past the prefix.
  */
+/** A count of relays sharing the account's send rate, returned as it is; throws if out of range. */
+export function assertRelayCount(relays: number): number {
+  if (!(Number.isInteger(relays) && relays >= 1 && relays <= MAX_RELAYS)) {
+    throw new Error(
+      `invalid relay count ${String(relays)}: how many relays share the account's send rate, a whole number from 1 to ${MAX_RELAYS}`,
+    );
+  }
+  return relays;
+}
+
 export function parseRelayNetwork(cidr: string): string {
   const m = /^([0-9.]+)\/([0-9]{1,2})$/.exec(cidr.trim());
   const allowed = 'expected an IPv4 network such as 10.0.0.0/16 (IPv6 is not supported yet)';
@@ -170,12 +180,7 @@ export function resolveBootstrapOptions(options: BootstrapOptions): ResolvedBoot
       `invalid max send rate ${String(options.maxSendRate)}: messages per second, a number from 1 to 100000 (the account's SES maximum send rate; SES never allows less than 1)`,
     );
   }
-  const relays = options.relays ?? 1;
-  if (!(Number.isInteger(relays) && relays >= 1 && relays <= MAX_RELAYS)) {
-    throw new Error(
-      `invalid relay count ${String(options.relays)}: how many relays share the account's send rate, a whole number from 1 to ${MAX_RELAYS}`,
-    );
-  }
+  const relays = assertRelayCount(options.relays ?? 1);
   return {
     region: options.region,
     secretId: options.secretId,

@@ -354,18 +354,19 @@ read_quota() {
 # tlsproxy) instead of up to 20 fresh ones per burst; mail SES throttles anyway (454) is retried
 # in seconds, backing off.
 configure_rate() {
-  local rate=$MAX_SEND_RATE conns delay paced=0
+  local rate=$MAX_SEND_RATE conns delay paced=0 share=''
   [ "$rate" != 0 ] || rate=$(read_quota)
   # RELAYS relays send with the account's rate at once: this one keeps to its share.
   if [ "$RELAYS" != 1 ]; then
     rate=$(awk -v r="$rate" -v n="$RELAYS" 'BEGIN { printf "%.2f", r / n }')
+    share=" (its share of a rate for $RELAYS relays)"
   fi
   if has_param smtp_delivery_status_filter; then
     install_pacer "$rate"
     paced=1
   fi
   read -r conns delay RATE_NOTE <<<"$(pace_for "$rate" "$paced")"
-  [ "$RELAYS" = 1 ] || RATE_NOTE="$RATE_NOTE (its share of a rate for $RELAYS relays)"
+  RATE_NOTE+=$share
   want default_destination_concurrency_limit "$conns"
   want smtp_destination_rate_delay "$delay"
   # postconf(5): the relay host name, without [] or port.
