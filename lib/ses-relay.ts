@@ -1,10 +1,21 @@
 // SesRelay: puts the generated Postfix bootstrap into the user data of instances, Auto Scaling
 // groups or launch templates you own, and lets their role read the SMTP credentials.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Annotations, Stack, Token } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
-import { type BootstrapOptions, renderInstallCommands, resolveBootstrapOptions } from './bootstrap';
+import {
+  type BootstrapOptions,
+  programArchive,
+  type ResolvedBootstrapOptions,
+  renderS3Installer,
+  resolveBootstrapOptions,
+  USER_DATA_LIMIT,
+} from './bootstrap';
 import type { SesSmtpCredentials } from './ses-smtp-credentials';
 
 export interface SesRelayProps {
@@ -64,6 +75,8 @@ export class SesRelay extends Construct {
   readonly bootstrapOptions: BootstrapOptions;
   private readonly tokens = new Map<string, string>();
   private readonly credentials: SesSmtpCredentials;
+  private readonly resolved: ResolvedBootstrapOptions;
+  private program?: s3assets.Asset;
 
   constructor(scope: Construct, id: string, props: SesRelayProps) {
     super(scope, id);
@@ -90,14 +103,44 @@ export class SesRelay extends Construct {
       maxSendRate: props.maxSendRate,
       relays: props.relayCount,
     };
-    let warnings: string[];
     try {
-      ({ warnings } = resolveBootstrapOptions(this.bootstrapOptions));
+      this.resolved = resolveBootstrapOptions(this.bootstrapOptions);
     } catch (err) {
       throw new Error(`${this.node.path}: ${(err as Error).message}`);
     }
-    for (const warning of warnings) Annotations.of(this).addWarningV2('ses-relay:bootstrap', warning);
+    for (const warning of this.resolved.warnings) Annotations.of(this).addWarningV2('ses-relay:bootstrap', warning);
     this.credentials = credentials;
+  }
+
+  /** The instance program as an S3 asset, made once per relay (the same bytes, the same asset). */
+  private programAsset(): s3assets.Asset {
+    if (!this.program) {
+      const dir = mkdtempSync(join(tmpdir(), 'ses-relay-program-'));
+      const path = join(dir, 'ses-relay-program.tar.gz');
+      writeFileSync(path, programArchive());
+      this.program = new s3assets.Asset(this, 'Program', { path });
+    }
+    return this.program;
+  }
+
+  /**
+   * The commands `configure` adds to a target's user data: a few lines that write the settings,
+   * fetch the instance program from S3 with the instance role, check its SHA-256 and run it, in a
+   * subshell so that their `set -e` and `umask` leave the target's own commands alone.
+   */
+  private userDataCommands(): string[] {
+    const program = this.programAsset();
+    const body = renderS3Installer(this.resolved, {
+      bucket: program.s3BucketName,
+      key: program.s3ObjectKey,
+      region: Stack.of(this).region,
+    });
+    let text = [
+      `# ses-relay (${this.node.path}): Postfix relaying through Amazon SES with the SMTP credentials of access key ${this.credentials.accessKeyId}`,
+      body,
+    ];
+    for (const [placeholder, token] of this.tokens) text = text.map((c) => c.split(placeholder).join(token));
+    return text;
   }
 
   /** Adds the bootstrap to the target's user data and lets its role read the credentials. */
@@ -107,13 +150,40 @@ export class SesRelay extends Construct {
         `${this.node.path}: configure: the target has no user data (give the launch template a userData)`,
       );
     }
-    let commands = renderInstallCommands(this.bootstrapOptions);
-    for (const [placeholder, token] of this.tokens) commands = commands.map((c) => c.split(placeholder).join(token));
-    target.userData.addCommands(...commands);
+    target.userData.addCommands(...this.userDataCommands());
+    // Only the one object: not the asset bucket's listing or its other objects.
+    const program = this.programAsset();
+    iam.Grant.addToPrincipal({
+      grantee: target,
+      actions: ['s3:GetObject'],
+      resourceArns: [program.bucket.arnForObjects(program.s3ObjectKey)],
+    });
     this.credentials.grantRead(target);
+    const userData = target.userData;
+    this.node.addValidation({ validate: () => userDataTooLarge(this, userData) });
     if (this.bootstrapOptions.maxSendRate === undefined) {
       // The script reads the account's send quota at boot; GetAccount has no resource to scope to.
       iam.Grant.addToPrincipal({ grantee: target, actions: ['ses:GetAccount'], resourceArns: ['*'] });
     }
   }
+}
+
+/**
+ * An error when the user data, rendered, would exceed EC2's 16 KB: every literal byte counted, and
+ * each token (an ARN, a bucket name) at a generous 256.
+ */
+function userDataTooLarge(scope: Construct, userData: ec2.UserData): string[] {
+  const resolved = Stack.of(scope).resolve(userData.render());
+  const size = (v: unknown): number =>
+    typeof v === 'string'
+      ? Buffer.byteLength(v)
+      : v && typeof v === 'object' && 'Fn::Join' in v
+        ? ((v as { 'Fn::Join': [string, unknown[]] })['Fn::Join'][1] ?? []).reduce<number>((n, p) => n + size(p), 0)
+        : 256;
+  const bytes = size(resolved);
+  return bytes > USER_DATA_LIMIT
+    ? [
+        `${scope.node.path}: a configured target's user data would be about ${bytes} bytes; EC2 accepts at most ${USER_DATA_LIMIT}. Move your own commands into a file (an S3 asset) and keep the user data small`,
+      ]
+    : [];
 }

@@ -1,17 +1,15 @@
 // Build step (run by `npm run build`, hence by `npm ci` through `prepare`): makes the compiled CLI
 // executable (npx runs the root package's bin in place, and tsc writes it 0644), copies the
-// bootstrap template and the pacer next to the compiled generator, and bundles each Lambda handler
+// instance program (lib/bootstrap/instance) next to the compiled generator, and bundles each Lambda handler
 // with esbuild, so that `cdk synth` never bundles (and never needs Docker).
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildSync } from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 chmodSync(join(root, 'dist/bin/ses-relay.js'), 0o755);
-mkdirSync(join(root, 'dist/lib/bootstrap'), { recursive: true });
-for (const f of ['relay.sh', 'pacer.py'])
-  copyFileSync(join(root, 'lib/bootstrap', f), join(root, 'dist/lib/bootstrap', f));
+cpSync(join(root, 'lib/bootstrap/instance'), join(root, 'dist/lib/bootstrap/instance'), { recursive: true });
 
 const handlers = join(root, 'lib/handlers');
 for (const name of existsSync(handlers) ? readdirSync(handlers) : []) {

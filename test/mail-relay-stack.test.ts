@@ -12,15 +12,15 @@ import * as ses from 'aws-cdk-lib/aws-ses';
 import { AwsSolutionsChecks, NIST80053R5Checks } from 'cdk-nag';
 import {
   DmarcPolicy,
-  INSTALLED_SCRIPT_PATH,
   MailIdentity,
   MailRelayStack,
   type MailRelayStackProps,
+  PROGRAM_PATH,
+  programSha256,
   SesRelay,
   SesRelayHub,
   type SesRelayHubProps,
   SesSmtpCredentials,
-  USER_DATA_LIMIT,
 } from '../lib';
 import { CREDENTIALS_PROPERTY_KEYS, nagFindings, stableTemplate } from './helpers/template';
 
@@ -148,12 +148,14 @@ describe('MailRelayStack (the app stack)', () => {
     expect(JSON.stringify(userDataParts(t))).toContain("RELAY_NETWORKS='10.0.0.0/16 192.168.10.0/24'");
   });
 
-  test('the user data holds only the secret ARN and region, and fits the 16 KB limit', () => {
+  test('the user data names the key, the secret ARN and region, and fetches the program: a few KB', () => {
     const t = relayStack().template();
     const parts = userDataParts(t);
     expect(parts.filter((p) => typeof p !== 'string')).toEqual([
+      { 'Fn::GetAtt': [expect.stringMatching(/^Smtp/), 'AccessKeyId'] },
       { Ref: expect.stringMatching(/^SmtpSecret/) },
       { Ref: expect.stringMatching(/^MailConfigurationSet/) },
+      { 'Fn::Sub': 'cdk-hnb659fds-assets-${AWS::AccountId}-eu-west-1' },
     ]);
     const text = parts
       .map((p) =>
@@ -161,9 +163,10 @@ describe('MailRelayStack (the app stack)', () => {
       )
       .join('');
     expect(text).toContain("SECRET_REGION='eu-west-1'");
-    expect(text).toContain(`cat > ${INSTALLED_SCRIPT_PATH} <<'SES_RELAY_BOOTSTRAP_EOF'`);
+    expect(text).toContain(`echo "${programSha256()}  $archive" | sha256sum -c --quiet`);
+    expect(text).toContain(`bash ${PROGRAM_PATH}/boot.sh`);
     expect(text).not.toMatch(/password=|AKIA[0-9A-Z]{16}/i);
-    expect(Buffer.byteLength(text)).toBeLessThan(USER_DATA_LIMIT);
+    expect(Buffer.byteLength(text)).toBeLessThan(4096);
   });
 
   test('send rate: read at boot with ses:GetAccount by default, or fixed by maxSendRate', () => {
@@ -316,7 +319,7 @@ describe('SesRelay.configure', () => {
     const t = Template.fromStack(f.s);
     // The script is in the user data of the target's own launch resource...
     const launch = types.split('|').flatMap((type) => Object.values(t.findResources(type)));
-    const withScript = launch.filter((r) => JSON.stringify(r).includes(`cat > ${INSTALLED_SCRIPT_PATH}`));
+    const withScript = launch.filter((r) => JSON.stringify(r).includes(`bash ${PROGRAM_PATH}/boot.sh`));
     expect(withScript).toHaveLength(1);
     expect(JSON.stringify(withScript[0])).toContain("SES_HOST='email-smtp.eu-west-1.amazonaws.com'");
     // ...and the target's own role, not another one, may read the secret.

@@ -1,3 +1,4 @@
 // The Postfix bootstrap generator: pure functions, no AWS calls, no CDK.
 export * from './options';
+export * from './program';
 export * from './render';

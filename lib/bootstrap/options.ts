@@ -3,19 +3,8 @@
 import { isIPv4 } from 'node:net';
 import { assertRegion, DEFAULT_SMTP_PORT, hasSmtpEndpoint, type SmtpTlsMode, smtpEndpoint, tlsModeOf } from '../smtp';
 
-/**
- * Recipients per second the boot script counts on one reused connection to SES to carry at the
- * least (`bench/relay.ts` measured 15 at a 20 ms round trip; SES answering slowly carries fewer):
- * it allows ceil(rate / this) connections, at most MAX_CONNECTIONS, and the pacer, not the
- * number of connections, keeps them to the rate.
- */
-export const RATE_PER_CONNECTION = 5;
-
 /** The most relays that can share one account's send rate (each keeps to rate / relays). */
 export const MAX_RELAYS = 1000;
-
-/** The most connections to SES the boot script allows (Postfix runs at most 100 processes a service). */
-export const MAX_CONNECTIONS = 50;
 
 /** What the boot script needs to know. */
 export interface BootstrapOptions {
@@ -57,7 +46,7 @@ export interface BootstrapOptions {
   /**
    * Recipients per second the relay keeps to (the account's SES maximum send rate, which SES counts
    * in recipients), at least 1. Every delivery waits for its turn (the pacer, Postfix 3.0+), over
-   * up to ceil(rate / RATE_PER_CONNECTION) reused TLS connections.
+   * a few reused TLS connections.
    * @default - read at boot with `aws sesv2 get-account` (the instance role needs
    * `ses:GetAccount`); 1 per second when it cannot be read
    */

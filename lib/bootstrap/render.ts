@@ -1,16 +1,13 @@
-// Renders the Postfix bootstrap: a bash script, or the same script inside a #cloud-config
-// document. Pure text in, text out; no AWS calls and no CDK.
+// Renders the Postfix bootstrap: a bash script that installs the instance program (./instance) with
+// its settings and runs its boot entry, or the same script inside a #cloud-config document. The
+// program travels inside the script (the CLI's `render`, self-contained for people without CDK)
+// or is fetched at boot from S3 (SesRelay, whose user data stays small). Pure text in, text out.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { stringify } from 'yaml';
-import {
-  type BootstrapOptions,
-  MAX_CONNECTIONS,
-  RATE_PER_CONNECTION,
-  type ResolvedBootstrapOptions,
-  resolveBootstrapOptions,
-} from './options';
+import { type BootstrapOptions, type ResolvedBootstrapOptions, resolveBootstrapOptions } from './options';
+import { INSTALLED_SCRIPT_PATH, PROGRAM_PATH, programArchive, programSha256, SETTINGS_PATH } from './program';
 
 /** How the bootstrap is wrapped. */
 export enum BootstrapFormat {
@@ -20,40 +17,19 @@ export enum BootstrapFormat {
   CLOUD_CONFIG = 'cloud-config',
 }
 
-/** Where the cloud-config variant installs the script on the instance. */
-export const INSTALLED_SCRIPT_PATH = '/usr/local/sbin/ses-relay-bootstrap';
+/** Where the cloud-config variant writes the script before running it. */
+export const CLOUD_CONFIG_SCRIPT_PATH = '/var/lib/cloud/ses-relay-install.sh';
 
 /** EC2 accepts at most 16 KB of user data (before base64). */
 export const USER_DATA_LIMIT = 16384;
-
-const sources = new Map<string, string>();
-
-/**
- * A file of this folder as the script carries it, to stay under EC2's 16 KB: without whole-line
- * comments (shellcheck directives kept), blank lines and a leading docstring; the shell script
- * (heredoc-free and without multi-line strings, by design) also without its indentation.
- */
-function source(name: 'relay.sh' | 'pacer.py'): string {
-  let text = sources.get(name);
-  if (text === undefined) {
-    text = readFileSync(join(__dirname, name), 'utf8')
-      .replace(/^"""[\s\S]*?"""\n/, '')
-      .split('\n')
-      .filter((line) => !/^\s*#(?!\s*shellcheck)/.test(line) && line.trim() !== '')
-      .map((line) => (name === 'relay.sh' ? line.trimStart() : line))
-      .join('\n');
-    sources.set(name, text);
-  }
-  return text;
-}
 
 // Values are validated by resolveBootstrapOptions; quoting is a second line of defence.
 function shellQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
-/** The script header: the settings, one shell variable each. */
-function settings(o: ResolvedBootstrapOptions): string {
+/** The settings file: one shell assignment per validated value; nothing secret. */
+export function renderSettings(o: ResolvedBootstrapOptions): string {
   const vars: [string, string][] = [
     ['SES_REGION', o.region],
     ['SES_HOST', o.endpoint],
@@ -65,39 +41,67 @@ function settings(o: ResolvedBootstrapOptions): string {
     ['CONFIGURATION_SET', o.configurationSet],
     ['MAX_SEND_RATE', String(o.maxSendRate)],
     ['RELAYS', String(o.relays)],
-    ['PER_CONNECTION', String(RATE_PER_CONNECTION)],
-    ['MAX_CONNECTIONS', String(MAX_CONNECTIONS)],
-    ['PACER_PY', source('pacer.py')],
   ];
-  return vars.map(([k, v]) => `${k}=${shellQuote(v)}`).join('\n');
-}
-
-/** Renders the bash script. */
-export function renderScript(options: BootstrapOptions): string {
-  const resolved = resolveBootstrapOptions(options);
-  return [
-    '#!/bin/bash',
-    '# ses-relay: configures Postfix to relay mail through Amazon SES. Generated; run as root.',
-    settings(resolved),
-    source('relay.sh'),
-    '',
-  ].join('\n');
+  return `${vars.map(([k, v]) => `${k}=${shellQuote(v)}`).join('\n')}\n`;
 }
 
 /**
- * Shell commands that install the script at INSTALLED_SCRIPT_PATH and run it: for appending to
- * user data that has commands of its own (the script's `set -e` and `umask` stay in its process).
+ * Shell lines that install the program and run it: `fetch` leaves the program's gzip'd tar at
+ * "$archive" (a temporary file). Written for `set -euo pipefail`.
  */
-export function renderInstallCommands(options: BootstrapOptions): string[] {
-  const script = renderScript(options);
-  const eof = 'SES_RELAY_BOOTSTRAP_EOF';
-  if (script.includes(eof)) throw new Error(`the script must not contain ${eof}`);
+export function renderInstaller(o: ResolvedBootstrapOptions, fetch: string[]): string[] {
+  const settings = renderSettings(o);
+  const eof = 'SES_RELAY_SETTINGS_EOF';
   return [
-    `mkdir -p ${INSTALLED_SCRIPT_PATH.replace(/\/[^/]+$/, '')}`,
-    `cat > ${INSTALLED_SCRIPT_PATH} <<'${eof}'\n${script}${eof}`,
-    `chmod 0700 ${INSTALLED_SCRIPT_PATH}`,
-    INSTALLED_SCRIPT_PATH,
+    'umask 022',
+    `mkdir -p ${SETTINGS_PATH.replace(/\/[^/]+$/, '')} ${PROGRAM_PATH}.new`,
+    `cat >${SETTINGS_PATH} <<'${eof}'\n${settings}${eof}`,
+    'archive=$(mktemp)',
+    ...fetch,
+    `tar -xzf "$archive" -C ${PROGRAM_PATH}.new --no-same-owner`,
+    `rm -rf "$archive" ${PROGRAM_PATH} && mv ${PROGRAM_PATH}.new ${PROGRAM_PATH}`,
+    `ln -sf ${PROGRAM_PATH}/boot.sh ${INSTALLED_SCRIPT_PATH}`,
+    `bash ${PROGRAM_PATH}/boot.sh`,
   ];
+}
+
+/** Where an instance fetches the program from (values may be stand-ins replaced by CDK tokens). */
+export interface ProgramLocation {
+  readonly bucket: string;
+  readonly key: string;
+  /** The bucket's region. */
+  readonly region: string;
+}
+
+/**
+ * The installer for user data that fetches the program from S3 with the instance role (the AWS
+ * CLI installed first where missing: packages.sh, carried verbatim) and checks its SHA-256 before
+ * extracting it. In a subshell, so that its `set -e` and `umask` leave the commands around it alone.
+ */
+export function renderS3Installer(o: ResolvedBootstrapOptions, from: ProgramLocation): string {
+  const packages = readFileSync(join(__dirname, 'instance', 'packages.sh'), 'utf8');
+  const fetch = [
+    'ensure_aws_cli',
+    `aws s3 cp "s3://${from.bucket}/${from.key}" "$archive" --region ${from.region} --only-show-errors`,
+    `echo "${programSha256()}  $archive" | sha256sum -c --quiet`,
+  ];
+  return ['(', 'set -euo pipefail', packages.trimEnd(), ...renderInstaller(o, fetch), ')'].join('\n');
+}
+
+/** Renders the bash script, carrying the program (self-contained). */
+export function renderScript(options: BootstrapOptions): string {
+  const resolved = resolveBootstrapOptions(options);
+  const eof = 'SES_RELAY_PROGRAM_EOF';
+  const archive = programArchive().toString('base64').replace(/.{76}/g, '$&\n').replace(/\n$/, '');
+  return [
+    '#!/bin/bash',
+    '# ses-relay: configures Postfix to relay mail through Amazon SES. Generated; run as root.',
+    `# It installs the ses-relay instance program (carried below) in ${PROGRAM_PATH}, writes its`,
+    `# settings to ${SETTINGS_PATH} and runs ${PROGRAM_PATH}/boot.sh.`,
+    'set -euo pipefail',
+    ...renderInstaller(resolved, [`base64 -d >"$archive" <<'${eof}'\n${archive}\n${eof}`]),
+    '',
+  ].join('\n');
 }
 
 /** Renders the bootstrap in the given format (default: shell). */
@@ -108,14 +112,14 @@ export function renderBootstrap(options: BootstrapOptions, format: BootstrapForm
   const doc = {
     write_files: [
       {
-        path: INSTALLED_SCRIPT_PATH,
+        path: CLOUD_CONFIG_SCRIPT_PATH,
         owner: 'root:root',
         permissions: '0700',
         encoding: 'gz+b64',
         content: gzipSync(script).toString('base64'),
       },
     ],
-    runcmd: [[INSTALLED_SCRIPT_PATH]],
+    runcmd: [[CLOUD_CONFIG_SCRIPT_PATH]],
   };
   return `#cloud-config\n${stringify(doc, { lineWidth: 0 })}`;
 }

@@ -1,4 +1,4 @@
-// The pacer (lib/bootstrap/pacer.py), run by python3 as the boot script installs it: the socketmap
+// The pacer (lib/bootstrap/instance/pacer.py), run by python3 as the boot script installs it: the socketmap
 // protocol Postfix speaks to it, and the shared schedule, on a simulated clock (no wall-clock
 // assertions). Real Postfix drives it in the end-to-end suite.
 import { spawnSync } from 'node:child_process';
@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const ROOT = join(__dirname, '..', '..');
-const PACER = join(ROOT, 'lib', 'bootstrap', 'pacer.py');
+const PACER = join(ROOT, 'lib', 'bootstrap', 'instance', 'pacer.py');
 // Ruff lints and formats the Python of the tree (ruff.toml), from the .venv that .ci/run makes.
 const RUFF = join(ROOT, '.venv', 'bin', 'ruff');
 if (!existsSync(RUFF) && process.env.CI) throw new Error(`${RUFF} is missing: .ci/run installs it into .venv`);

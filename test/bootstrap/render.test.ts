@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -7,10 +8,16 @@ import { parse } from 'yaml';
 import {
   BootstrapFormat,
   type BootstrapOptions,
+  CLOUD_CONFIG_SCRIPT_PATH,
   INSTALLED_SCRIPT_PATH,
+  PROGRAM_PATH,
+  programSha256,
   renderBootstrap,
+  renderS3Installer,
   renderScript,
+  renderSettings,
   resolveBootstrapOptions,
+  SETTINGS_PATH,
   USER_DATA_LIMIT,
 } from '../../lib/bootstrap';
 
@@ -40,24 +47,69 @@ const requireTool = (name: string) => {
   return tool(name) ? test : test.skip;
 };
 
+const PROGRAM_DIR = join(__dirname, '..', '..', 'lib', 'bootstrap', 'instance');
+const programFiles = () => readdirSync(PROGRAM_DIR).sort();
+/** Every file of the instance program, one after the other. */
+const programText = () =>
+  programFiles()
+    .map((f) => readFileSync(join(PROGRAM_DIR, f), 'utf8'))
+    .join('\n');
+
+/** Extracts the program a rendered script carries into a new folder (with the system's tar). */
+function carriedProgram(script: string): string {
+  const b64 = script.match(/<<'SES_RELAY_PROGRAM_EOF'\n([\s\S]*?)\nSES_RELAY_PROGRAM_EOF\n/)?.[1];
+  if (b64 === undefined) throw new Error('the script carries no program');
+  const dir = mkdtempSync(join(tmpdir(), 'ses-relay-carried-'));
+  const archive = Buffer.from(b64, 'base64');
+  expect(createHash('sha256').update(archive).digest('hex')).toBe(programSha256());
+  const r = spawnSync('tar', ['-xzf', '-', '-C', dir], { input: archive });
+  expect(r.status).toBe(0);
+  return dir;
+}
+
 describe('rendered script', () => {
-  test('starts with the validated settings, single-quoted', () => {
+  test('writes the validated settings, single-quoted, to the settings file', () => {
     const script = renderScript({ ...BASE, relayNetworks: ['10.0.0.0/16'], configurationSet: 'cs' });
     expect(script.startsWith('#!/bin/bash\n')).toBe(true);
-    expect(script).toContain("SES_REGION='eu-west-1'\nSES_HOST='email-smtp.eu-west-1.amazonaws.com'\n");
-    expect(script).toContain("SES_PORT='587'\nSES_TLS='starttls'\n");
-    expect(script).toContain(`SECRET_ID='${BASE.secretId}'\nSECRET_REGION='eu-west-1'\n`);
-    expect(script).toContain("RELAY_NETWORKS='10.0.0.0/16'\nCONFIGURATION_SET='cs'\nMAX_SEND_RATE='0'\nRELAYS='1'\n");
-    expect(renderScript({ ...BASE, maxSendRate: 14, relays: 3 })).toContain("MAX_SEND_RATE='14'\nRELAYS='3'\n");
+    const settings = script.match(/<<'SES_RELAY_SETTINGS_EOF'\n([\s\S]*?)SES_RELAY_SETTINGS_EOF\n/)?.[1];
+    expect(script).toContain(`cat >${SETTINGS_PATH} <<'SES_RELAY_SETTINGS_EOF'`);
+    expect(settings).toBe(
+      [
+        "SES_REGION='eu-west-1'",
+        "SES_HOST='email-smtp.eu-west-1.amazonaws.com'",
+        "SES_PORT='587'",
+        "SES_TLS='starttls'",
+        `SECRET_ID='${BASE.secretId}'`,
+        "SECRET_REGION='eu-west-1'",
+        "RELAY_NETWORKS='10.0.0.0/16'",
+        "CONFIGURATION_SET='cs'",
+        "MAX_SEND_RATE='0'",
+        "RELAYS='1'",
+        '',
+      ].join('\n'),
+    );
+    expect(renderSettings(resolveBootstrapOptions({ ...BASE, maxSendRate: 14, relays: 3 }))).toContain(
+      "MAX_SEND_RATE='14'\nRELAYS='3'\n",
+    );
   });
 
-  function expectContainsAll(script: string, needles: string[]): void {
-    for (const needle of needles) expect(script).toContain(needle);
+  test('carries the whole instance program, comments included, and installs it before running its boot entry', () => {
+    const dir = carriedProgram(renderScript(BASE));
+    expect(readdirSync(dir).sort()).toEqual(programFiles());
+    for (const f of programFiles()) {
+      expect(readFileSync(join(dir, f), 'utf8')).toBe(readFileSync(join(PROGRAM_DIR, f), 'utf8'));
+    }
+    expect(readFileSync(join(dir, 'boot.sh'), 'utf8')).toMatch(/^# ses-relay instance program, the boot entry/);
+    const script = renderScript(BASE);
+    expect(script).toContain(`ln -sf ${PROGRAM_PATH}/boot.sh ${INSTALLED_SCRIPT_PATH}\nbash ${PROGRAM_PATH}/boot.sh\n`);
+  });
+
+  function expectContainsAll(text: string, needles: string[]): void {
+    for (const needle of needles) expect(text).toContain(needle);
   }
 
-  test('keeps the procedure steps and our hardening', () => {
-    const script = renderScript(BASE);
-    expectContainsAll(script, [
+  test('the program keeps the procedure steps and our hardening', () => {
+    expectContainsAll(programText(), [
       'want relayhost "[$SES_HOST]:$SES_PORT"',
       'want smtp_tls_security_level secure',
       'want smtp_sasl_security_options "noanonymous, noplaintext"',
@@ -66,11 +118,11 @@ describe('rendered script', () => {
       'umask 077',
       '--query SecretString --output text',
     ]);
-    expect(script).not.toMatch(/smtp_tls_security_level encrypt|set -x/);
+    expect(programText()).not.toMatch(/smtp_tls_security_level encrypt|set -x/);
   });
 
-  test('paces to the send quota: rate from SES, the pacer on every delivery, tlsproxy reuse, short backoff', () => {
-    expectContainsAll(renderScript(BASE), [
+  test('the program paces to the send quota: rate from SES, the pacer on every delivery, tlsproxy reuse, short backoff', () => {
+    expectContainsAll(programText(), [
       'aws sesv2 get-account --region "$SES_REGION" --query SendQuota.MaxSendRate --output text',
       'if has_param smtp_delivery_status_filter; then',
       'put_service ses-pace unix "ses-pace  unix  -       n       n       -       -       spawn user=ses-relay argv=$py -I -S $PACER $rate $PACER_DIR/schedule"',
@@ -85,27 +137,10 @@ describe('rendered script', () => {
     ]);
   });
 
-  test('carries the pacer without comments, blank lines or docstring, and it still works as the pacer', () => {
-    const carried = renderScript(BASE).match(/^PACER_PY='([^']*)'$/m)?.[1] ?? '';
-    expect(carried).toMatch(/^import fcntl$/m);
-    expect(carried).not.toMatch(/^\s*#|"""|^\s*$/m);
-    // The carried text, run by python3 as the relays run it: two lookups answered, one schedule.
-    const dir = mkdtempSync(join(tmpdir(), 'ses-relay-carried-'));
-    writeFileSync(join(dir, 'pacer.py'), carried);
-    const lookup = 'pace 2.0.0 250 Ok';
-    const r = spawnSync('python3', [join(dir, 'pacer.py'), '1000', join(dir, 'schedule')], {
-      input: `${lookup.length}:${lookup},`.repeat(2),
-      encoding: 'utf8',
-    });
-    expect([r.status, r.stdout, r.stderr]).toEqual([0, '9:NOTFOUND ,9:NOTFOUND ,', '']);
-    expect(Number(readFileSync(join(dir, 'schedule'), 'utf8'))).toBeGreaterThan(Date.now() / 1000 - 60);
-  });
-
-  /** Runs one function of the rendered script on its own in bash, after `prelude`, with `args`. */
-  function runFunction(name: string, prelude: string, args: string[]) {
-    const fn = renderScript(BASE).match(new RegExp(`^${name}\\(\\) \\{\\n[\\s\\S]*?\\n\\}$`, 'm'))?.[0];
-    if (fn === undefined) throw new Error(`the rendered script has no function ${name}`);
-    return spawnSync('bash', ['-c', `${prelude}\n${fn}\n${name} "$@"`, name, ...args], { encoding: 'utf8' });
+  /** Runs one function of a program file on its own in bash (the file sourced), after `prelude`. */
+  function runFunction(file: string, name: string, prelude: string, args: string[]) {
+    const script = `. ${join(PROGRAM_DIR, file)}\n${prelude}\n${name} "$@"`;
+    return spawnSync('bash', ['-c', script, name, ...args], { encoding: 'utf8' });
   }
 
   // read_quota with an `aws` function answering GetAccount with its first argument.
@@ -118,14 +153,16 @@ describe('rendered script', () => {
     ['1e3', '1', 'cannot read'],
     ['.5', '1', 'cannot read'],
   ])('read_quota: SES answering %j keeps to %s', (answer, rate, logged) => {
-    const prelude = 'SES_REGION=eu-west-1\nlog() { echo "$*" >&2; }\naws() { printf "%s" "$ANSWER"; }\nANSWER=$1';
-    const r = runFunction('read_quota', prelude, [answer]);
+    const prelude = 'SES_REGION=eu-west-1\naws() { printf "%s" "$ANSWER"; }\nANSWER=$1';
+    const r = runFunction('pacer.sh', 'read_quota', prelude, [answer]);
     expect(r.stdout).toBe(`${rate}\n`);
-    expect(r.stderr).toBe(logged ? 'cannot read the SES send quota (ses:GetAccount); keeping to 1 message/s\n' : '');
+    expect(r.stderr).toBe(
+      logged ? 'ses-relay: cannot read the SES send quota (ses:GetAccount); keeping to 1 message/s\n' : '',
+    );
   });
 
-  // pace_for with the rendered PER_CONNECTION and MAX_CONNECTIONS; "1": the pacer is on (Postfix
-  // 3.0+), "0": Postfix 2.x.
+  // pace_for with the program's PER_CONNECTION (5) and MAX_CONNECTIONS (50); "1": the pacer is on
+  // (Postfix 3.0+), "0": Postfix 2.x.
   test.each([
     ['1', '1', '1 0s at most 1 recipients/s, each delivery paced, over up to 1 connection(s)'],
     ['1.9', '1', '1 0s at most 1.9 recipients/s, each delivery paced, over up to 1 connection(s)'],
@@ -139,22 +176,9 @@ describe('rendered script', () => {
     ['1.9', '0', '1 1s at most 1.9 messages/s over one connection, a second apart'],
     ['2', '0', '1 0s one unpaced connection for a quota of 2 messages/s (Postfix before 3.0 cannot pace deliveries)'],
   ])('pace_for %s (paced: %s): connections, delay and log note', (rate, paced, expected) => {
-    const limits = renderScript(BASE).match(/^PER_CONNECTION='5'\nMAX_CONNECTIONS='50'$/m)?.[0];
-    expect(limits).toBe("PER_CONNECTION='5'\nMAX_CONNECTIONS='50'");
-    const r = runFunction('pace_for', limits ?? '', [rate, paced]);
+    const r = runFunction('pacer.sh', 'pace_for', '', [rate, paced]);
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe(`${expected}\n`);
-  });
-
-  test('drops comment lines but keeps shellcheck directives', () => {
-    const script = renderScript(BASE);
-    expect(
-      script
-        .split('\n')
-        .slice(2)
-        .filter((l) => /^\s*#/.test(l) && !l.includes('shellcheck')),
-    ).toEqual([]);
-    expect(script).toContain('# shellcheck disable=SC1091');
   });
 
   test.each(VARIANTS)('%s stays under the EC2 user-data limit in both formats', (_name, opts) => {
@@ -169,13 +193,21 @@ describe('rendered script', () => {
     expect(r.status).toBe(0);
   });
 
+  requireTool('shellcheck')('every shell file of the program is shellcheck clean, its sources followed', () => {
+    const files = programFiles().filter((f) => f.endsWith('.sh'));
+    expect(files.length).toBeGreaterThan(5);
+    const r = spawnSync('shellcheck', ['-s', 'bash', '-x', ...files], { cwd: PROGRAM_DIR, encoding: 'utf8' });
+    expect(r.stdout).toBe('');
+    expect(r.status).toBe(0);
+  });
+
   test('cloud-config carries the same script, compressed, written 0700 and run once', () => {
     const doc = renderBootstrap(BASE, BootstrapFormat.CLOUD_CONFIG);
     expect(doc.startsWith('#cloud-config\n')).toBe(true);
     const parsed = parse(doc);
     expect(parsed.write_files).toEqual([
       {
-        path: INSTALLED_SCRIPT_PATH,
+        path: CLOUD_CONFIG_SCRIPT_PATH,
         owner: 'root:root',
         permissions: '0700',
         encoding: 'gz+b64',
@@ -183,7 +215,7 @@ describe('rendered script', () => {
       },
     ]);
     expect(gunzipSync(Buffer.from(parsed.write_files[0].content, 'base64')).toString('utf8')).toBe(renderScript(BASE));
-    expect(parsed.runcmd).toEqual([[INSTALLED_SCRIPT_PATH]]);
+    expect(parsed.runcmd).toEqual([[CLOUD_CONFIG_SCRIPT_PATH]]);
   });
 
   requireTool('cloud-init').each(VARIANTS)('%s cloud-config passes cloud-init schema', (_name, opts) => {
@@ -195,6 +227,50 @@ describe('rendered script', () => {
     expect(r.status).toBe(0);
   });
 });
+
+describe('installer fetching the program from S3 (SesRelay user data)', () => {
+  const from = { bucket: 'cdk-assets-bucket', key: 'abc.tar.gz', region: 'eu-west-1' };
+  const text = renderS3Installer(resolveBootstrapOptions(BASE), from);
+
+  test('fetches with the instance role, checks the SHA-256, then installs and runs the program', () => {
+    expectLines(text, [
+      'ensure_aws_cli',
+      'aws s3 cp "s3://cdk-assets-bucket/abc.tar.gz" "$archive" --region eu-west-1 --only-show-errors',
+      `echo "${programSha256()}  $archive" | sha256sum -c --quiet`,
+      `tar -xzf "$archive" -C ${PROGRAM_PATH}.new --no-same-owner`,
+      `bash ${PROGRAM_PATH}/boot.sh`,
+    ]);
+    expect(text.startsWith('(\nset -euo pipefail\n')).toBe(true);
+    expect(text.endsWith('\n)')).toBe(true);
+  });
+
+  test('stays small whatever the options (at most 4 KB)', () => {
+    const largest = renderS3Installer(
+      resolveBootstrapOptions({
+        ...BASE,
+        relayNetworks: Array.from({ length: 20 }, (_, i) => `10.${i}.0.0/16`),
+        configurationSet: 'c'.repeat(64),
+        maxSendRate: 100000,
+        relays: 1000,
+        port: 2465,
+        endpoint: `${'v'.repeat(60)}.email-smtp.eu-west-1.vpce.amazonaws.com`,
+      }),
+      { bucket: 'b'.repeat(63), key: `${'k'.repeat(64)}.tar.gz`, region: 'ap-southeast-4' },
+    );
+    expect(Buffer.byteLength(largest)).toBeLessThanOrEqual(4096);
+  });
+
+  requireTool('shellcheck')('is shellcheck clean', () => {
+    const r = spawnSync('shellcheck', ['-s', 'bash', '-'], { input: `#!/bin/bash\n${text}\n`, encoding: 'utf8' });
+    expect(r.stdout).toBe('');
+    expect(r.status).toBe(0);
+  });
+});
+
+function expectLines(text: string, lines: string[]): void {
+  const all = text.split('\n');
+  for (const line of lines) expect(all).toContain(line);
+}
 
 describe('option validation', () => {
   test.each<[string, Partial<BootstrapOptions>, RegExp]>([

@@ -1,0 +1,26 @@
+# ses-relay instance program, the boot entry: configures Postfix to relay through Amazon SES, in
+# the order of AWS's procedure. Each step is a job of this folder, runnable alone; this file only
+# calls them in order. Run as root (cloud-init runs user data as root); idempotent: a second run
+# changes no file and does not reload Postfix.
+# shellcheck source=postfix.sh
+. "$(dirname "${BASH_SOURCE[0]}")/postfix.sh"
+
+main() {
+  [ "$(id -u)" = 0 ] || die "must run as root"
+  load_settings
+  detect_os
+  install_packages
+  ensure_aws_cli || die "the AWS CLI is needed to fetch the credentials"
+  fetch_credentials
+  ensure_main_cf
+  write_credentials
+  configure_postfix
+  apply_postfix
+  if [ -n "$RELAY_NETWORKS" ]; then
+    log "Postfix relays through [$SES_HOST]:$SES_PORT for loopback and $RELAY_NETWORKS, $RATE_NOTE"
+  else
+    log "Postfix relays through [$SES_HOST]:$SES_PORT for this host only, $RATE_NOTE"
+  fi
+}
+
+main "$@"

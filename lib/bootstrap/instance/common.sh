@@ -1,0 +1,122 @@
+# ses-relay instance program: what every job shares. Sourced, never run: the settings the generator
+# wrote (SES_HOST, SES_PORT, ...), logging, and the helpers that change Postfix only where it differs.
+# Every job of this folder (boot, refresh, health, drain) logs what it did in one line per change,
+# and never logs, prints or passes on a command line the SMTP password.
+set -euo pipefail
+umask 077
+export PATH="$PATH:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+# Where the generator's stub put things.
+SES_RELAY_LIB=${SES_RELAY_LIB:-/usr/local/lib/ses-relay}
+SES_RELAY_SETTINGS=${SES_RELAY_SETTINGS:-/etc/ses-relay/settings}
+# Postfix's configuration directory.
+PF=/etc/postfix
+CHANGED=0
+RESTART=0
+TMP_FILE=
+
+log() { printf 'ses-relay: %s\n' "$*" >&2; }
+die() {
+  log "error: $*"
+  exit 1
+}
+cleanup() {
+  # shellcheck disable=SC2034 # the password credentials.sh read, cleared on every exit
+  SMTP_PASS=
+  if [ -n "$TMP_FILE" ]; then rm -f "$TMP_FILE"; fi
+}
+trap cleanup EXIT
+
+# The settings file holds shell assignments of validated values only (no secret): see render.ts.
+load_settings() {
+  [ -r "$SES_RELAY_SETTINGS" ] || die "cannot read the settings $SES_RELAY_SETTINGS (written by the ses-relay user data)"
+  # shellcheck disable=SC1090
+  . "$SES_RELAY_SETTINGS"
+}
+
+# main.cf settings are collected with want() and written by apply_conf() in one postconf call, and
+# only those that differ: a second run changes nothing, and Postfix (which waits for a main.cf
+# younger than a second to age before reading it) is read and written once instead of per setting.
+WANT_NAMES=()
+WANT_VALUES=()
+want() {
+  WANT_NAMES+=("$1")
+  WANT_VALUES+=("$2")
+}
+apply_conf() {
+  local -A current=()
+  local line i changes=()
+  [ "${#WANT_NAMES[@]}" -gt 0 ] || return 0
+  while IFS= read -r line; do
+    if [[ $line == *" = "* ]]; then current[${line%% = *}]=${line#* = }; else current[${line% =}]=; fi
+  done < <(postconf "${WANT_NAMES[@]}")
+  for i in "${!WANT_NAMES[@]}"; do
+    [ "${current[${WANT_NAMES[i]}]-}" = "${WANT_VALUES[i]}" ] && continue
+    changes+=("${WANT_NAMES[i]} = ${WANT_VALUES[i]}")
+    case ${WANT_NAMES[i]} in inet_interfaces | inet_protocols) RESTART=1 ;; esac
+  done
+  WANT_NAMES=()
+  WANT_VALUES=()
+  if [ "${#changes[@]}" -gt 0 ]; then
+    postconf -e "${changes[@]}"
+    CHANGED=1
+  fi
+}
+
+# True when this Postfix knows the parameter. (grep reads all of postconf's output: with pipefail,
+# grep -q could fail the pipeline by SIGPIPE.)
+has_param() {
+  postconf -d 2>/dev/null | grep "^$1 " >/dev/null
+}
+
+# Writes a file only when its content differs.
+put_file() {
+  if [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; then return 0; fi
+  printf '%s\n' "$2" >"$1"
+  chmod 0644 "$1"
+  CHANGED=1
+}
+
+# Adds a master.cf service line unless the service exists (plain text: Postfix 2.10 has no postconf -M).
+ensure_service() {
+  grep -Eq "^$1[[:space:]]+$2[[:space:]]" "$PF/master.cf" && return 0
+  printf '%s\n' "$3" >>"$PF/master.cf"
+  CHANGED=1
+}
+
+# Makes a service of ours exactly this line, replacing an older one of the same name and type.
+put_service() {
+  grep -Fxq "$3" "$PF/master.cf" && return 0
+  sed -i -E "/^$1[[:space:]]+$2[[:space:]]/d" "$PF/master.cf"
+  printf '%s\n' "$3" >>"$PF/master.cf"
+  CHANGED=1
+}
+
+# Makes Postfix take what changed: start it, restart it (listening interfaces changed) or reload it.
+# With systemd where it runs; in a container without it, Postfix's own commands.
+apply_postfix() {
+  postfix check || die "postfix check failed"
+  if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+    systemctl enable postfix >/dev/null 2>&1 || true
+    if ! systemctl is-active --quiet postfix; then
+      systemctl start postfix
+    elif [ "$RESTART" = 1 ]; then
+      systemctl restart postfix
+    elif [ "$CHANGED" = 1 ]; then
+      systemctl reload postfix
+    fi
+  else
+    # No systemd (a container): do what Debian's unit does before start, then Postfix's own commands.
+    if [ -x /usr/lib/postfix/configure-instance.sh ]; then /usr/lib/postfix/configure-instance.sh - >/dev/null; fi
+    if ! postfix status >/dev/null 2>&1; then
+      postfix start
+    elif [ "$RESTART" = 1 ]; then
+      postfix stop && postfix start
+    elif [ "$CHANGED" = 1 ]; then
+      postfix reload
+    fi
+  fi
+  postfix status >/dev/null 2>&1 || die "Postfix is not running"
+  CHANGED=0
+  RESTART=0
+}

@@ -1,0 +1,122 @@
+# ses-relay instance program, job "postfix": Postfix's configuration for relaying through SES
+# (the procedure's settings, hardened: verified TLS, no open relay, the configuration set, logging,
+# pacing from pacer.sh), written only where it differs. Run alone (bash postfix.sh) it re-applies the
+# settings file and reloads Postfix if anything changed.
+# (SC2031: shellcheck, following the sources, takes a subshell of install.sh for a change of PF.)
+# shellcheck disable=SC2031
+# shellcheck source=common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+# shellcheck source=pacer.sh
+. "$(dirname "${BASH_SOURCE[0]}")/pacer.sh"
+# shellcheck source=credentials.sh
+. "$(dirname "${BASH_SOURCE[0]}")/credentials.sh"
+# shellcheck source=install.sh
+. "$(dirname "${BASH_SOURCE[0]}")/install.sh"
+
+NEW_MAIN_CF=0
+
+# An empty main.cf where the package left none ("No configuration"): postmap and postconf need one.
+ensure_main_cf() {
+  if [ ! -f "$PF/main.cf" ]; then
+    : >"$PF/main.cf"
+    NEW_MAIN_CF=1
+  fi
+}
+
+configure_postfix() {
+  local tls_wrapper=no maps
+  sasl_db
+  ensure_main_cf
+  chmod 0644 "$PF/main.cf"
+  [ "$SES_TLS" = wrapper ] && tls_wrapper=yes
+  if has_param smtp_tls_wrappermode; then
+    want smtp_tls_wrappermode "$tls_wrapper"
+  elif [ "$tls_wrapper" = yes ]; then
+    die "port $SES_PORT needs Postfix 3.0 or newer (TLS wrapper mode); use port 587"
+  fi
+  # A main.cf we created ("No configuration" install) gets the current compatibility level.
+  if [ "$NEW_MAIN_CF" = 1 ]; then
+    case $(postconf -d -h mail_version) in
+      2.*) ;;
+      3.[0-5].*) want compatibility_level 2 ;;
+      *) want compatibility_level 3.6 ;;
+    esac
+  fi
+  want relayhost "[$SES_HOST]:$SES_PORT"
+  want smtp_sasl_auth_enable yes
+  want smtp_sasl_password_maps "$DB_TYPE:$PF/sasl_passwd"
+  # Plaintext mechanisms (SES offers PLAIN and LOGIN) only inside TLS, which "secure" makes mandatory.
+  want smtp_sasl_security_options "noanonymous, noplaintext"
+  want smtp_sasl_tls_security_options noanonymous
+  want smtp_sasl_auth_soft_bounce yes
+  # "secure", not the procedure's "encrypt": the certificate must name the endpoint, signed by a CA
+  # the distribution trusts, before the credentials are sent.
+  want smtp_tls_security_level secure
+  want smtp_tls_secure_cert_match nexthop
+  want smtp_tls_CAfile "$CA_FILE"
+  want smtp_tls_mandatory_protocols '!SSLv2, !SSLv3, !TLSv1, !TLSv1.1'
+  want smtp_tls_protocols '!SSLv2, !SSLv3, !TLSv1, !TLSv1.1'
+  want smtp_tls_note_starttls_offer yes
+  want smtp_tls_loglevel 1
+  # Null client or relay hub: nothing is delivered locally; only loopback and RELAY_NETWORKS may relay.
+  want mydestination ''
+  want relay_domains ''
+  want inet_protocols ipv4
+  if [ -n "$RELAY_NETWORKS" ]; then
+    want inet_interfaces all
+    want mynetworks "127.0.0.0/8 $RELAY_NETWORKS"
+  else
+    want inet_interfaces loopback-only
+    want mynetworks 127.0.0.0/8
+  fi
+  want smtpd_relay_restrictions 'permit_mynetworks, reject'
+  want smtpd_recipient_restrictions 'permit_mynetworks, reject'
+  want disable_vrfy_command yes
+  want smtpd_helo_required yes
+  configure_configuration_set
+  # As the procedure says: a fallback relay would bypass SES.
+  if grep -Eq '^[[:space:]]+-o[[:space:]]+smtp_fallback_relay=' "$PF/master.cf"; then
+    sed -i -E 's/^([[:space:]]+-o[[:space:]]+smtp_fallback_relay=)/#\1/' "$PF/master.cf"
+    CHANGED=1
+  fi
+  configure_logging
+  configure_rate
+  apply_conf
+  maps=$(postconf -h smtp_sasl_password_maps)
+  [ "$maps" = "$DB_TYPE:$PF/sasl_passwd" ] || die "main.cf did not take the settings"
+}
+
+# SES reads X-SES-CONFIGURATION-SET. Messages that carry their own keep it: cleanup routes them
+# to the ses-keep transport, which adds nothing; every other message gets ours at delivery.
+configure_configuration_set() {
+  if [ -z "$CONFIGURATION_SET" ]; then
+    # Undo only our own tables: header checks the host already had stay as they are.
+    [ "$(postconf -h header_checks)" != "regexp:$PF/ses_header_checks" ] || want header_checks ''
+    [ "$(postconf -h smtp_header_checks)" != "regexp:$PF/ses_smtp_header_checks" ] || want smtp_header_checks ''
+    return 0
+  fi
+  put_file "$PF/ses_header_checks" "/^X-SES-CONFIGURATION-SET:/ FILTER ses-keep:[$SES_HOST]:$SES_PORT"
+  put_file "$PF/ses_smtp_header_checks" "/^Message-ID:/ PREPEND X-SES-CONFIGURATION-SET: $CONFIGURATION_SET"
+  ensure_service ses-keep unix "ses-keep  unix  -       -       n       -       -       smtp -o smtp_header_checks="
+  want header_checks "regexp:$PF/ses_header_checks"
+  want smtp_header_checks "regexp:$PF/ses_smtp_header_checks"
+  # A Message-ID on every message, so that the PREPEND above has exactly one header to fire on.
+  want always_add_missing_headers yes
+}
+
+# Without a syslog daemon (Amazon Linux 2023 is journald-only) Postfix 3.4+ writes /var/log/maillog itself.
+configure_logging() {
+  if command -v rsyslogd >/dev/null 2>&1 || command -v syslog-ng >/dev/null 2>&1; then return 0; fi
+  has_param maillog_file || return 0
+  ensure_service postlog unix-dgram "postlog   unix-dgram n  -       n       -       1       postlogd"
+  want maillog_file /var/log/maillog
+}
+
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  load_settings
+  detect_os
+  configure_postfix
+  apply_postfix
+  log "Postfix configuration re-applied, $RATE_NOTE"
+fi

@@ -1,0 +1,62 @@
+// The instance program (the files of ./instance) as the one unit instances receive: a gzip'd tar,
+// byte-for-byte the same for the same files, so a CDK asset of it keeps its hash. Pure: reads this
+// package's own files, no AWS calls and no CDK.
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+
+/** Where the files of the instance program are, in this package. */
+const PROGRAM_DIR = join(__dirname, 'instance');
+
+/** Where instances install the program. */
+export const PROGRAM_PATH = '/usr/local/lib/ses-relay';
+
+/** The boot entry, linked where the generated user data of earlier releases installed the script. */
+export const INSTALLED_SCRIPT_PATH = '/usr/local/sbin/ses-relay-bootstrap';
+
+/** The settings file the generated stub writes and every job of the program reads. */
+export const SETTINGS_PATH = '/etc/ses-relay/settings';
+
+/** One ustar header block (POSIX.1-1988), for a regular file owned by root. */
+function tarHeader(name: string, size: number): Buffer {
+  const block = Buffer.alloc(512);
+  const field = (offset: number, length: number, value: string) => block.write(value, offset, length, 'ascii');
+  const octal = (offset: number, length: number, value: number) =>
+    field(offset, length, `${value.toString(8).padStart(length - 1, '0')}\0`);
+  field(0, 100, name);
+  octal(100, 8, 0o644);
+  octal(108, 8, 0);
+  octal(116, 8, 0);
+  octal(124, 12, size);
+  octal(136, 12, 0);
+  field(148, 8, '        ');
+  field(156, 1, '0');
+  field(257, 6, 'ustar\0');
+  field(263, 2, '00');
+  let sum = 0;
+  for (const byte of block) sum += byte;
+  field(148, 8, `${sum.toString(8).padStart(6, '0')}\0 `);
+  return block;
+}
+
+let cached: Buffer | undefined;
+
+/** The program's files, in name order, as a gzip'd tar (cached: the files do not change). */
+export function programArchive(): Buffer {
+  if (cached === undefined) {
+    const parts: Buffer[] = [];
+    for (const name of readdirSync(PROGRAM_DIR).sort()) {
+      const data = readFileSync(join(PROGRAM_DIR, name));
+      parts.push(tarHeader(name, data.length), data, Buffer.alloc((512 - (data.length % 512)) % 512));
+    }
+    parts.push(Buffer.alloc(1024));
+    cached = gzipSync(Buffer.concat(parts), { level: 9 });
+  }
+  return cached;
+}
+
+/** The archive's SHA-256, hex: instances check it before they extract. */
+export function programSha256(): string {
+  return createHash('sha256').update(programArchive()).digest('hex');
+}
