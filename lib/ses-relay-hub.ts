@@ -1,6 +1,6 @@
 // SesRelayHub: a Postfix relay hub for a VPC. An Auto Scaling group across availability zones,
 // behind an internal Network Load Balancer on the submission port, hardened by default.
-import { Duration, Validations } from 'aws-cdk-lib';
+import { Annotations, Duration, Token, Validations } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
@@ -97,15 +97,6 @@ export class SesRelayHub extends Construct {
 
     const capacity = props.capacity ?? 2;
     validateProp(this, 'capacity', capacity, assertRelayCount);
-    // Every relay sends at once: each keeps to its share of the account's rate.
-    const relay = new SesRelay(this, 'Relay', {
-      credentials: props.credentials,
-      relayNetworks: networks,
-      configurationSetName: props.configurationSetName,
-      maxSendRate: props.maxSendRate,
-      relayCount: capacity,
-    });
-
     this.securityGroup = new ec2.SecurityGroup(this, 'LoadBalancerSecurityGroup', {
       vpc: props.vpc,
       description: 'ses-relay hub load balancer: SMTP from the allowed networks',
@@ -124,6 +115,10 @@ export class SesRelayHub extends Construct {
       allowAllOutbound: false,
     });
     instanceSecurityGroup.addIngressRule(this.securityGroup, ec2.Port.tcp(RELAY_PORT), 'SMTP from the load balancer');
+    // A relay leaving the group hands its queue to another relay, directly (the load balancer
+    // preserves client addresses, so it cannot route a relay back to itself).
+    instanceSecurityGroup.addIngressRule(instanceSecurityGroup, ec2.Port.tcp(RELAY_PORT), 'SMTP from peer relays');
+    instanceSecurityGroup.addEgressRule(instanceSecurityGroup, ec2.Port.tcp(RELAY_PORT), 'SMTP to peer relays');
     this.securityGroup.addEgressRule(instanceSecurityGroup, ec2.Port.tcp(RELAY_PORT), 'to the relays');
     instanceSecurityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'AWS APIs and package repositories');
     instanceSecurityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(props.credentials.port), 'SES SMTP');
@@ -147,7 +142,7 @@ export class SesRelayHub extends Construct {
       {
         id: 'AwsSolutions-IAM5[Resource::*]',
         reason:
-          'Session Manager channel actions (ssmmessages:*, ssm:UpdateInstanceInformation) support no resource-level scoping',
+          'Session Manager channel actions (ssmmessages:*, ssm:UpdateInstanceInformation) and the describe calls of a draining relay (autoscaling:DescribeAutoScalingInstances, autoscaling:DescribeAutoScalingGroups, ec2:DescribeInstances) support no resource-level scoping',
       },
       {
         id: 'NIST.800.53.R5-IAMNoInlinePolicy',
@@ -173,19 +168,37 @@ export class SesRelayHub extends Construct {
         },
       ],
     });
-    relay.configure(launchTemplate);
 
+    // Day 2: a change of anything the relays are made of (the key, the settings, the program) is a
+    // new launch template version, rolled out one relay at a time with capacity kept (one extra
+    // relay while it lasts); each new relay must signal that it authenticated to SES, or the
+    // update fails and rolls back before a healthy relay is replaced by a broken one.
     this.autoScalingGroup = new autoscaling.AutoScalingGroup(this, 'AutoScalingGroup', {
       vpc: props.vpc,
       vpcSubnets: subnets,
       launchTemplate,
       minCapacity: capacity,
-      maxCapacity: capacity,
+      maxCapacity: capacity + 1,
+      desiredCapacity: capacity,
       healthChecks: autoscaling.HealthChecks.withAdditionalChecks({
         additionalTypes: [autoscaling.AdditionalHealthCheckType.ELB],
         gracePeriod: Duration.minutes(10),
       }),
+      signals: autoscaling.Signals.waitForAll({ timeout: Duration.minutes(15) }),
+      updatePolicy: autoscaling.UpdatePolicy.rollingUpdate({ maxBatchSize: 1, minInstancesInService: capacity }),
     });
+
+    // Every relay sends at once: each keeps to its share of the account's rate. Postfix relays for
+    // the allowed networks and for the relays' own subnets (a peer's queue on termination).
+    const relay = new SesRelay(this, 'Relay', {
+      credentials: props.credentials,
+      relayNetworks: [...networks, ...peerNetworks(this, props.vpc, subnets)],
+      configurationSetName: props.configurationSetName,
+      maxSendRate: props.maxSendRate,
+      relayCount: capacity,
+      group: this.autoScalingGroup,
+    });
+    relay.configure(launchTemplate);
 
     this.loadBalancer = new elbv2.NetworkLoadBalancer(this, 'LoadBalancer', {
       vpc: props.vpc,
@@ -201,7 +214,14 @@ export class SesRelayHub extends Construct {
         protocol: elbv2.Protocol.TCP,
         targets: [this.autoScalingGroup],
         preserveClientIp: true,
-        healthCheck: { protocol: elbv2.Protocol.TCP, interval: Duration.seconds(30) },
+        // A relay that cannot deliver, or is draining, stops listening: this check takes it out.
+        healthCheck: {
+          protocol: elbv2.Protocol.TCP,
+          interval: Duration.seconds(10),
+          healthyThresholdCount: 2,
+          unhealthyThresholdCount: 2,
+        },
+        deregistrationDelay: Duration.seconds(30),
       });
     const smtp =
       'SMTP relay inside the VPC: TCP pass-through to Postfix, which logs every session with the client address and enforces TLS to SES';
@@ -223,4 +243,22 @@ export class SesRelayHub extends Construct {
         'Relays are replaced on failed load-balancer health checks; scaling notifications belong to the account operations setup',
     });
   }
+}
+
+/**
+ * The CIDRs of the relays' subnets, so that Postfix accepts a leaving peer's queue; none (with a
+ * warning) when they are not known at synth time (an imported VPC without them).
+ */
+function peerNetworks(scope: Construct, vpc: ec2.IVpc, subnets: ec2.SubnetSelection): string[] {
+  try {
+    const cidrs = vpc.selectSubnets(subnets).subnets.map((s) => s.ipv4CidrBlock);
+    if (cidrs.every((c) => !Token.isUnresolved(c))) return cidrs;
+  } catch {
+    // imported subnets without their CIDRs
+  }
+  Annotations.of(scope).addWarningV2(
+    'ses-relay:peerNetworks',
+    "the relay subnets' CIDRs are not known at synth time: a terminating relay cannot hand its queue to a peer unless allowedNetworks covers those subnets",
+  );
+  return [];
 }

@@ -3,7 +3,8 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Annotations, Stack, Token } from 'aws-cdk-lib';
+import { Annotations, ArnFormat, Duration, Stack, Token, Validations } from 'aws-cdk-lib';
+import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
@@ -43,7 +44,22 @@ export interface SesRelayProps {
    * @default 1
    */
   readonly relayCount?: number;
+  /**
+   * The Auto Scaling group the configured instances run in. Its relays then leave without losing
+   * mail: a termination lifecycle hook (`ses-relay-drain`) is added to the group, and a relay that
+   * it terminates stops accepting mail, delivers its queue to SES, hands what SES does not take to
+   * another relay of the group, and only then lets the instance go. A relay that cannot deliver
+   * (AUTH refused, TLS not verified, no credentials) asks the group to replace it. When the group
+   * waits for signals (`signals` / a rolling update with `waitOnResourceSignals`), each new relay
+   * signals success only after an SMTP AUTH against SES succeeded. The configured instances' role
+   * gets the few Auto Scaling, EC2 and CloudFormation calls this takes.
+   * @default - instances on their own: no drain, no signal
+   */
+  readonly group?: autoscaling.AutoScalingGroup;
 }
+
+/** The termination lifecycle hook a relay completes once its queue is delivered. */
+const DRAIN_HOOK = 'ses-relay-drain';
 
 /**
  * What `configure` needs of a target: its user data and the principal it runs as. An
@@ -77,6 +93,7 @@ export class SesRelay extends Construct {
   private readonly credentials: SesSmtpCredentials;
   private readonly resolved: ResolvedBootstrapOptions;
   private program?: s3assets.Asset;
+  private readonly group?: autoscaling.AutoScalingGroup;
 
   constructor(scope: Construct, id: string, props: SesRelayProps) {
     super(scope, id);
@@ -102,7 +119,9 @@ export class SesRelay extends Construct {
       configurationSet: standIn(props.configurationSetName, 'ses-relay-configuration-set-placeholder', this.tokens),
       maxSendRate: props.maxSendRate,
       relays: props.relayCount,
+      ...(props.group ? this.groupOptions(props.group) : {}),
     };
+    this.group = props.group;
     try {
       this.resolved = resolveBootstrapOptions(this.bootstrapOptions);
     } catch (err) {
@@ -110,6 +129,102 @@ export class SesRelay extends Construct {
     }
     for (const warning of this.resolved.warnings) Annotations.of(this).addWarningV2('ses-relay:bootstrap', warning);
     this.credentials = credentials;
+  }
+
+  /**
+   * The settings for relays of a group: the drain hook (added to the group here) and, when the group
+   * waits for signals, the resource to signal.
+   */
+  private groupOptions(group: autoscaling.AutoScalingGroup): Partial<BootstrapOptions> {
+    group.addLifecycleHook('SesRelayDrain', {
+      lifecycleHookName: DRAIN_HOOK,
+      lifecycleTransition: autoscaling.LifecycleTransition.INSTANCE_TERMINATING,
+      // The relay records a heartbeat every 2 minutes while its queue drains; the hook's overall
+      // limit is 100 heartbeat timeouts (about 16 hours), room for 10,000 messages at any rate SES
+      // grants. Should the relay die, the instance goes after 10 minutes anyway.
+      heartbeatTimeout: Duration.minutes(10),
+      defaultResult: autoscaling.DefaultResult.CONTINUE,
+    });
+    const cfn = group.node.defaultChild as autoscaling.CfnAutoScalingGroup;
+    const waits =
+      cfn.cfnOptions.creationPolicy?.resourceSignal !== undefined ||
+      cfn.cfnOptions.updatePolicy?.autoScalingRollingUpdate?.waitOnResourceSignals === true;
+    const stack = Stack.of(group);
+    return {
+      lifecycleHook: DRAIN_HOOK,
+      signalResource: waits
+        ? standIn(
+            `${stack.stackName}/${stack.getLogicalId(cfn)}`,
+            'ses-relay-stack-name/SignalPlaceholder',
+            this.tokens,
+          )
+        : undefined,
+    };
+  }
+
+  /** What a relay of the group may ask of it: its own lifecycle and health, its peers, its signal. */
+  private grantGroup(target: iam.IGrantable, group: autoscaling.AutoScalingGroup): void {
+    const stack = Stack.of(group);
+    const logicalId = stack.getLogicalId(group.node.defaultChild as autoscaling.CfnAutoScalingGroup);
+    // CloudFormation names the group STACK-LOGICALID-SUFFIX: a pattern, not a reference to the
+    // group (which would make the group depend on its own instances' role policy).
+    const groupArn = stack.formatArn({
+      service: 'autoscaling',
+      resource: 'autoScalingGroup',
+      resourceName: `*:autoScalingGroupName/${stack.stackName}-${logicalId}-*`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    iam.Grant.addToPrincipal({
+      grantee: target,
+      actions: [
+        'autoscaling:CompleteLifecycleAction',
+        'autoscaling:RecordLifecycleActionHeartbeat',
+        'autoscaling:SetInstanceHealth',
+      ],
+      resourceArns: [groupArn],
+    });
+    // Describe calls have no resource to scope to.
+    iam.Grant.addToPrincipal({
+      grantee: target,
+      actions: [
+        'autoscaling:DescribeAutoScalingInstances',
+        'autoscaling:DescribeAutoScalingGroups',
+        'ec2:DescribeInstances',
+      ],
+      resourceArns: ['*'],
+    });
+    const stackArn = stack.formatArn({
+      service: 'cloudformation',
+      resource: 'stack',
+      resourceName: `${stack.stackName}/*`,
+    });
+    if (this.resolved.signalResource !== '') {
+      iam.Grant.addToPrincipal({
+        grantee: target,
+        actions: ['cloudformation:SignalResource'],
+        resourceArns: [stackArn],
+      });
+    }
+    // cdk-nag names a finding by the resource as it renders it.
+    const shown = (arn: string) =>
+      stack
+        .resolve(arn)
+        ['Fn::Join'][1].map((p: unknown) => (typeof p === 'string' ? p : `<${(p as { Ref: string }).Ref}>`))
+        .join('');
+    const principal = target.grantPrincipal;
+    if (Construct.isConstruct(principal)) {
+      Validations.of(principal).acknowledge(
+        {
+          id: `AwsSolutions-IAM5[Resource::${shown(groupArn)}]`,
+          reason:
+            "The relays' own group, by the name CloudFormation gives it (a reference would make the group depend on its instances' policy); the group id in its ARN is not known before it exists",
+        },
+        {
+          id: `AwsSolutions-IAM5[Resource::${shown(stackArn)}]`,
+          reason: 'SignalResource on this stack only; its id part is not known before the stack exists',
+        },
+      );
+    }
   }
 
   /** The instance program as an S3 asset, made once per relay (the same bytes, the same asset). */
@@ -161,6 +276,7 @@ export class SesRelay extends Construct {
     this.credentials.grantRead(target);
     const userData = target.userData;
     this.node.addValidation({ validate: () => userDataTooLarge(this, userData) });
+    if (this.group) this.grantGroup(target, this.group);
     if (this.bootstrapOptions.maxSendRate === undefined) {
       // The script reads the account's send quota at boot; GetAccount has no resource to scope to.
       iam.Grant.addToPrincipal({ grantee: target, actions: ['ses:GetAccount'], resourceArns: ['*'] });

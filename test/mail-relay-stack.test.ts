@@ -121,7 +121,8 @@ describe('MailRelayStack (the app stack)', () => {
     expect(JSON.stringify(t.findResources('AWS::EC2::LaunchTemplate'))).not.toContain('KeyName');
     t.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', {
       MinSize: '2',
-      MaxSize: '2',
+      MaxSize: '3',
+      DesiredCapacity: '2',
       VPCZoneIdentifier: [
         { Ref: Match.stringLikeRegexp('VpcrelaySubnet1') },
         { Ref: Match.stringLikeRegexp('VpcrelaySubnet2') },
@@ -130,6 +131,53 @@ describe('MailRelayStack (the app stack)', () => {
     t.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', { Scheme: 'internal', Type: 'network' });
     t.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', { Port: 587, Protocol: 'TCP' });
     t.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', { Port: 25, Protocol: 'TCP' });
+  });
+
+  test('day 2: a rolling update one relay at a time, capacity kept, each new relay signalling; a drain hook', () => {
+    const t = relayStack().template();
+    const [asgId, asg] = Object.entries(t.findResources('AWS::AutoScaling::AutoScalingGroup'))[0];
+    expect(asg.CreationPolicy).toEqual({ ResourceSignal: { Count: 2, Timeout: 'PT15M' } });
+    expect(asg.UpdatePolicy).toEqual({
+      AutoScalingRollingUpdate: expect.objectContaining({
+        MaxBatchSize: 1,
+        MinInstancesInService: 2,
+        WaitOnResourceSignals: true,
+        PauseTime: 'PT15M',
+      }),
+      AutoScalingScheduledAction: { IgnoreUnmodifiedGroupSizeProperties: true },
+    });
+    t.hasResourceProperties('AWS::AutoScaling::LifecycleHook', {
+      AutoScalingGroupName: { Ref: asgId },
+      LifecycleHookName: 'ses-relay-drain',
+      LifecycleTransition: 'autoscaling:EC2_INSTANCE_TERMINATING',
+      HeartbeatTimeout: 600,
+      DefaultResult: 'CONTINUE',
+    });
+    // The relays know the hook and the resource to signal, and the group refers to the launch
+    // template's latest version: a new key (the user data names it) is a new version, new relays.
+    const text = JSON.stringify(userDataParts(t));
+    expect(text).toContain("LIFECYCLE_HOOK='ses-relay-drain'");
+    expect(text).toContain(`SIGNAL_RESOURCE='SesRelay/${asgId}'`);
+    expect(asg.Properties.LaunchTemplate.Version).toEqual({
+      'Fn::GetAtt': [expect.stringMatching(/^HubLaunchTemplate/), 'LatestVersionNumber'],
+    });
+    expect(userDataParts(t)).toContainEqual({ 'Fn::GetAtt': [expect.stringMatching(/^Smtp/), 'AccessKeyId'] });
+    // What the relays may ask: their own group by name pattern, the describe calls, this stack's signal.
+    const policy = JSON.stringify(
+      Object.values(t.findResources('AWS::IAM::Policy')).find((p) =>
+        JSON.stringify(p.Properties.Roles ?? []).includes('HubInstanceRole'),
+      ),
+    );
+    expect(policy).toContain(`:autoScalingGroup:*:autoScalingGroupName/SesRelay-${asgId}-*`);
+    expect(policy).toContain(
+      '"autoscaling:CompleteLifecycleAction","autoscaling:RecordLifecycleActionHeartbeat","autoscaling:SetInstanceHealth"',
+    );
+    expect(policy).toContain(':stack/SesRelay/*');
+    t.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
+      HealthCheckProtocol: 'TCP',
+      HealthCheckIntervalSeconds: 10,
+      TargetGroupAttributes: Match.arrayWith([{ Key: 'deregistration_delay.timeout_seconds', Value: '30' }]),
+    });
   });
 
   test('ingress only from the allowed networks, never 0.0.0.0/0; the relays only from the NLB', () => {
@@ -144,8 +192,18 @@ describe('MailRelayStack (the app stack)', () => {
         ToPort: 25,
         SourceSecurityGroupId: { 'Fn::GetAtt': [expect.stringMatching(/LoadBalancerSecurityGroup/), 'GroupId'] },
       }),
+      // ...and from each other: a terminating relay hands its queue to a peer.
+      expect.objectContaining({
+        FromPort: 25,
+        ToPort: 25,
+        GroupId: { 'Fn::GetAtt': [expect.stringMatching(/InstanceSecurityGroup/), 'GroupId'] },
+        SourceSecurityGroupId: { 'Fn::GetAtt': [expect.stringMatching(/InstanceSecurityGroup/), 'GroupId'] },
+      }),
     ]);
-    expect(JSON.stringify(userDataParts(t))).toContain("RELAY_NETWORKS='10.0.0.0/16 192.168.10.0/24'");
+    // Postfix relays for the allowed networks and the relays' own subnets (peers), no one else.
+    expect(JSON.stringify(userDataParts(t))).toContain(
+      "RELAY_NETWORKS='10.0.0.0/16 192.168.10.0/24 10.0.2.0/24 10.0.3.0/24'",
+    );
   });
 
   test('the user data names the key, the secret ARN and region, and fetches the program: a few KB', () => {

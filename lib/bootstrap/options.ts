@@ -57,6 +57,23 @@ export interface BootstrapOptions {
    * @default 1
    */
   readonly relays?: number;
+  /**
+   * The name of the Auto Scaling group's termination lifecycle hook. With it the relay, when its
+   * group terminates it, stops accepting mail, delivers its queue (to SES, or to a peer relay of
+   * the group when SES does not take it in time) and only then completes the lifecycle action; and
+   * a relay that cannot deliver (AUTH refused, TLS failure, no credentials) takes itself out of
+   * service and asks the group to replace it.
+   * @default - not in a group with a hook: no drain, no self-replacement
+   */
+  readonly lifecycleHook?: string;
+  /**
+   * The CloudFormation stack and logical id of the resource (an Auto Scaling group with a
+   * creation or update policy) that waits for each new relay's signal, given as
+   * `STACK_NAME/LOGICAL_ID`: the relay signals success once Postfix is configured and an SMTP
+   * AUTH against SES succeeded, failure otherwise.
+   * @default - no signal
+   */
+  readonly signalResource?: string;
 }
 
 /** Options after validation, with every default filled in. */
@@ -73,6 +90,10 @@ export interface ResolvedBootstrapOptions {
   readonly maxSendRate: number;
   /** How many relays share that rate. */
   readonly relays: number;
+  /** '' when none. */
+  readonly lifecycleHook: string;
+  /** 'STACK_NAME/LOGICAL_ID', or '' when none. */
+  readonly signalResource: string;
   /** Non-fatal findings (e.g. a region where SES SMTP is not known to us). */
   readonly warnings: string[];
 }
@@ -80,6 +101,8 @@ export interface ResolvedBootstrapOptions {
 const SECRET_ID = /^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:)?[A-Za-z0-9/_+=.@-]{1,512}$/;
 const HOST_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const CONFIGURATION_SET = /^[A-Za-z0-9_-]{1,64}$/;
+const LIFECYCLE_HOOK = /^[A-Za-z0-9_./-]{1,255}$/;
+const SIGNAL_RESOURCE = /^[A-Za-z][A-Za-z0-9-]{0,127}\/[A-Za-z0-9]{1,255}$/;
 
 /** Validates a host name (RFC 1123 labels, at least two, at most 253 characters). */
 export function assertHostName(host: string, what = 'endpoint'): void {
@@ -170,6 +193,18 @@ export function resolveBootstrapOptions(options: BootstrapOptions): ResolvedBoot
     );
   }
   const relays = assertRelayCount(options.relays ?? 1);
+  const lifecycleHook = options.lifecycleHook ?? '';
+  if (lifecycleHook !== '' && !LIFECYCLE_HOOK.test(lifecycleHook)) {
+    throw new Error(
+      `invalid lifecycle hook ${JSON.stringify(lifecycleHook)}: a hook name of 1 to 255 letters, digits and - _ / .`,
+    );
+  }
+  const signalResource = options.signalResource ?? '';
+  if (signalResource !== '' && !SIGNAL_RESOURCE.test(signalResource)) {
+    throw new Error(
+      `invalid signal resource ${JSON.stringify(signalResource)}: STACK_NAME/LOGICAL_ID, a stack name (letters, digits, dashes) and a logical id (letters, digits)`,
+    );
+  }
   return {
     region: options.region,
     secretId: options.secretId,
@@ -181,6 +216,8 @@ export function resolveBootstrapOptions(options: BootstrapOptions): ResolvedBoot
     configurationSet,
     maxSendRate,
     relays,
+    lifecycleHook,
+    signalResource,
     warnings,
   };
 }

@@ -40,23 +40,45 @@ function tarHeader(name: string, size: number): Buffer {
   return block;
 }
 
-let cached: Buffer | undefined;
+/** How much of the program's text an archive keeps. */
+export enum ProgramText {
+  /** The files as they are, comments included: what SesRelay ships (an S3 asset, any size). */
+  FULL = 'full',
+  /**
+   * Without whole-line comments (shellcheck directives kept), blank lines and Python docstrings:
+   * what the CLI's self-contained script carries, to stay under EC2's 16 KB of user data.
+   */
+  CODE_ONLY = 'code-only',
+}
+
+const cached = new Map<ProgramText, Buffer>();
+
+function codeOnly(name: string, text: string): string {
+  const body = name.endsWith('.py') ? text.replace(/^"""[\s\S]*?"""\n/, '') : text;
+  return `${body
+    .split('\n')
+    .filter((line) => !/^\s*#(?!\s*shellcheck)/.test(line) && line.trim() !== '')
+    .join('\n')}\n`;
+}
 
 /** The program's files, in name order, as a gzip'd tar (cached: the files do not change). */
-export function programArchive(): Buffer {
-  if (cached === undefined) {
+export function programArchive(text: ProgramText = ProgramText.FULL): Buffer {
+  let archive = cached.get(text);
+  if (archive === undefined) {
     const parts: Buffer[] = [];
     for (const name of readdirSync(PROGRAM_DIR).sort()) {
-      const data = readFileSync(join(PROGRAM_DIR, name));
+      let data = readFileSync(join(PROGRAM_DIR, name));
+      if (text === ProgramText.CODE_ONLY) data = Buffer.from(codeOnly(name, data.toString('utf8')));
       parts.push(tarHeader(name, data.length), data, Buffer.alloc((512 - (data.length % 512)) % 512));
     }
     parts.push(Buffer.alloc(1024));
-    cached = gzipSync(Buffer.concat(parts), { level: 9 });
+    archive = gzipSync(Buffer.concat(parts), { level: 9 });
+    cached.set(text, archive);
   }
-  return cached;
+  return archive;
 }
 
 /** The archive's SHA-256, hex: instances check it before they extract. */
-export function programSha256(): string {
-  return createHash('sha256').update(programArchive()).digest('hex');
+export function programSha256(text: ProgramText = ProgramText.FULL): string {
+  return createHash('sha256').update(programArchive(text)).digest('hex');
 }

@@ -7,7 +7,14 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { stringify } from 'yaml';
 import { type BootstrapOptions, type ResolvedBootstrapOptions, resolveBootstrapOptions } from './options';
-import { INSTALLED_SCRIPT_PATH, PROGRAM_PATH, programArchive, programSha256, SETTINGS_PATH } from './program';
+import {
+  INSTALLED_SCRIPT_PATH,
+  PROGRAM_PATH,
+  ProgramText,
+  programArchive,
+  programSha256,
+  SETTINGS_PATH,
+} from './program';
 
 /** How the bootstrap is wrapped. */
 export enum BootstrapFormat {
@@ -41,6 +48,8 @@ export function renderSettings(o: ResolvedBootstrapOptions): string {
     ['CONFIGURATION_SET', o.configurationSet],
     ['MAX_SEND_RATE', String(o.maxSendRate)],
     ['RELAYS', String(o.relays)],
+    ['LIFECYCLE_HOOK', o.lifecycleHook],
+    ['SIGNAL_RESOURCE', o.signalResource],
   ];
   return `${vars.map(([k, v]) => `${k}=${shellQuote(v)}`).join('\n')}\n`;
 }
@@ -88,16 +97,19 @@ export function renderS3Installer(o: ResolvedBootstrapOptions, from: ProgramLoca
   return ['(', 'set -euo pipefail', packages.trimEnd(), ...renderInstaller(o, fetch), ')'].join('\n');
 }
 
-/** Renders the bash script, carrying the program (self-contained). */
+/**
+ * Renders the bash script, carrying the program (self-contained): its code without comments, to
+ * stay under EC2's 16 KB (SesRelay's instances get it whole, comments included, from S3).
+ */
 export function renderScript(options: BootstrapOptions): string {
   const resolved = resolveBootstrapOptions(options);
   const eof = 'SES_RELAY_PROGRAM_EOF';
-  const archive = programArchive().toString('base64').replace(/.{76}/g, '$&\n').replace(/\n$/, '');
+  const archive = programArchive(ProgramText.CODE_ONLY).toString('base64').replace(/.{76}/g, '$&\n').replace(/\n$/, '');
   return [
     '#!/bin/bash',
     '# ses-relay: configures Postfix to relay mail through Amazon SES. Generated; run as root.',
-    `# It installs the ses-relay instance program (carried below) in ${PROGRAM_PATH}, writes its`,
-    `# settings to ${SETTINGS_PATH} and runs ${PROGRAM_PATH}/boot.sh.`,
+    `# It installs the ses-relay instance program (carried below, its code without the comments of`,
+    `# its source) in ${PROGRAM_PATH}, writes its settings to ${SETTINGS_PATH} and runs its boot.sh.`,
     'set -euo pipefail',
     ...renderInstaller(resolved, [`base64 -d >"$archive" <<'${eof}'\n${archive}\n${eof}`]),
     '',

@@ -11,6 +11,8 @@ import {
   CLOUD_CONFIG_SCRIPT_PATH,
   INSTALLED_SCRIPT_PATH,
   PROGRAM_PATH,
+  ProgramText,
+  programArchive,
   programSha256,
   renderBootstrap,
   renderS3Installer,
@@ -61,7 +63,7 @@ function carriedProgram(script: string): string {
   if (b64 === undefined) throw new Error('the script carries no program');
   const dir = mkdtempSync(join(tmpdir(), 'ses-relay-carried-'));
   const archive = Buffer.from(b64, 'base64');
-  expect(createHash('sha256').update(archive).digest('hex')).toBe(programSha256());
+  expect(createHash('sha256').update(archive).digest('hex')).toBe(programSha256(ProgramText.CODE_ONLY));
   const r = spawnSync('tar', ['-xzf', '-', '-C', dir], { input: archive });
   expect(r.status).toBe(0);
   return dir;
@@ -85,6 +87,8 @@ describe('rendered script', () => {
         "CONFIGURATION_SET='cs'",
         "MAX_SEND_RATE='0'",
         "RELAYS='1'",
+        "LIFECYCLE_HOOK=''",
+        "SIGNAL_RESOURCE=''",
         '',
       ].join('\n'),
     );
@@ -93,15 +97,32 @@ describe('rendered script', () => {
     );
   });
 
-  test('carries the whole instance program, comments included, and installs it before running its boot entry', () => {
+  test('carries every file of the instance program, its code without comments, and runs its boot entry', () => {
     const dir = carriedProgram(renderScript(BASE));
+    expect(readdirSync(dir).sort()).toEqual(programFiles());
+    for (const f of programFiles()) {
+      const carried = readFileSync(join(dir, f), 'utf8').split('\n');
+      // No comment line is left but shellcheck's directives...
+      expect(carried.filter((l) => /^\s*#/.test(l) && !/^\s*# shellcheck /.test(l))).toEqual([]);
+      // ...and every line of code is there, in order.
+      const code = readFileSync(join(PROGRAM_DIR, f), 'utf8')
+        .replace(/^"""[\s\S]*?"""\n/, '')
+        .split('\n')
+        .filter((l) => l.trim() !== '' && !/^\s*#/.test(l));
+      expect(carried.filter((l) => l.trim() !== '' && !/^\s*# shellcheck /.test(l))).toEqual(code);
+    }
+    const script = renderScript(BASE);
+    expect(script).toContain(`ln -sf ${PROGRAM_PATH}/boot.sh ${INSTALLED_SCRIPT_PATH}\nbash ${PROGRAM_PATH}/boot.sh\n`);
+  });
+
+  test('the program SesRelay ships is the source itself, comments included', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ses-relay-full-'));
+    expect(spawnSync('tar', ['-xzf', '-', '-C', dir], { input: programArchive(ProgramText.FULL) }).status).toBe(0);
     expect(readdirSync(dir).sort()).toEqual(programFiles());
     for (const f of programFiles()) {
       expect(readFileSync(join(dir, f), 'utf8')).toBe(readFileSync(join(PROGRAM_DIR, f), 'utf8'));
     }
     expect(readFileSync(join(dir, 'boot.sh'), 'utf8')).toMatch(/^# ses-relay instance program, the boot entry/);
-    const script = renderScript(BASE);
-    expect(script).toContain(`ln -sf ${PROGRAM_PATH}/boot.sh ${INSTALLED_SCRIPT_PATH}\nbash ${PROGRAM_PATH}/boot.sh\n`);
   });
 
   function expectContainsAll(text: string, needles: string[]): void {
@@ -342,6 +363,8 @@ describe('option validation', () => {
       configurationSet: '',
       maxSendRate: 0,
       relays: 1,
+      lifecycleHook: '',
+      signalResource: '',
       warnings: [],
     });
   });

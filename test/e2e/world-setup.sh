@@ -9,7 +9,7 @@ ses_host=$2
 mount --make-rprivate /
 ip link set lo up
 hostname relay.e2e.test
-for d in /etc/postfix /var/spool/postfix /var/lib/postfix /var/log /var/lib/ses-relay /etc/ses-relay \
+for d in /etc/postfix /var/spool/postfix /var/lib/postfix /var/log /var/lib/ses-relay /etc/ses-relay /run/ses-relay \
   /usr/local/libexec/ses-relay /usr/local/lib /usr/local/sbin; do
   mkdir -p "$d" "$dir/root$d"
   cp -a "$d/." "$dir/root$d/"

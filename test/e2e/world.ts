@@ -96,7 +96,8 @@ export class Standin {
     if (!proc.stdout || !proc.stdin) throw new Error('the stand-in needs piped stdin and stdout');
     this.control = proc.stdin;
     createInterface({ input: proc.stdout }).on('line', (line) => {
-      this.events.push(JSON.parse(line));
+      // `at`: when the event reached the test (ms), to order it against other records.
+      this.events.push({ ...JSON.parse(line), at: Date.now() });
       for (const w of this.waiters.splice(0)) w();
     });
   }
@@ -289,11 +290,64 @@ export class World {
   }
 
   /** Runs a command inside the world without blocking the event loop (fixture events keep flowing). */
-  execAsync(cmd: string[]): Promise<number> {
+  execAsync(cmd: string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
     return new Promise((resolve) => {
-      const p = spawn('nsenter', ['-t', String(this.pid), '-m', '-n', '-u', '--', ...cmd], { stdio: 'ignore' });
-      p.on('exit', (code) => resolve(code ?? -1));
+      const p = spawn('nsenter', ['-t', String(this.pid), '-m', '-n', '-u', '--', ...cmd], {
+        env: { ...process.env, ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      p.stdout.on('data', (d: Buffer) => {
+        stdout += d;
+      });
+      p.stderr.on('data', (d: Buffer) => {
+        stderr += d;
+      });
+      p.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
     });
+  }
+
+  /**
+   * Starts the instance metadata stand-in on 169.254.169.254 with these items (IMDSv2); returns a
+   * function that replaces them (say, `autoscaling/target-lifecycle-state` becoming Terminated).
+   */
+  async startImds(items: Record<string, string>): Promise<(next: Record<string, string>) => void> {
+    const file = join(this.dir, 'imds.json');
+    const write = (next: Record<string, string>) => writeFileSync(file, JSON.stringify(next));
+    write(items);
+    this.exec(['ip', 'addr', 'add', '169.254.169.254/32', 'dev', 'lo'], { check: true });
+    const imds = this.startFixture('imds-standin.ts', ['--items', file]);
+    await imds.waitFor(() => imds.count('listening') > 0, 20000, 'metadata stand-in listening');
+    return write;
+  }
+
+  /** Joins this world and another by a veth pair: this side gets `addr`, the other `otherAddr` (/24). */
+  link(other: World, name: string, addr: string, otherAddr: string): void {
+    execFileSync('ip', ['link', 'add', `a${name}`, 'type', 'veth', 'peer', 'name', `b${name}`]);
+    execFileSync('ip', ['link', 'set', `a${name}`, 'netns', String(this.pid)]);
+    execFileSync('ip', ['link', 'set', `b${name}`, 'netns', String(other.pid)]);
+    for (const [world, dev, address] of [
+      [this, `a${name}`, addr],
+      [other, `b${name}`, otherAddr],
+    ] as const) {
+      world.exec(['ip', 'addr', 'add', `${address}/24`, 'dev', dev], { check: true });
+      world.exec(['ip', 'link', 'set', dev, 'up'], { check: true });
+    }
+  }
+
+  /** The AWS CLI stand-in's log: one call per line, each with the time it was made (ms). */
+  awsCalls(): { at: number; call: string }[] {
+    let text = '';
+    try {
+      text = readFileSync(join(this.dir, 'aws.log'), 'utf8');
+    } catch {
+      return [];
+    }
+    return text
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => ({ at: Number(l.slice(0, l.indexOf(' '))), call: l.slice(l.indexOf(' ') + 1) }));
   }
 
   /** Runs a rendered script unmodified as root in the world, under strace to record every exec. */
@@ -335,13 +389,14 @@ export class World {
    * Submits `count` messages ("Subject: m<i>", from sender@example.com to user<i>@example.com, i
    * from `first`) through the sendmail command, all at once or `perSecond` at most.
    */
-  submitMany(count: number, first = 1, perSecond = 0): Promise<number> {
+  async submitMany(count: number, first = 1, perSecond = 0): Promise<number> {
     const pace = perSecond > 0 ? `sleep ${(1 / perSecond).toFixed(4)};` : '';
-    return this.execAsync([
+    const r = await this.execAsync([
       'bash',
       '-c',
       `for i in $(seq ${first} ${first + count - 1}); do printf 'Subject: m%s\\n\\nbody\\n' "$i" | /usr/sbin/sendmail -f sender@example.com "user$i@example.com" & ${pace} done; wait`,
     ]);
+    return r.code;
   }
 
   sendmail(from: string, to: string[], message: string): RunResult {

@@ -4,6 +4,13 @@
 # changes no file and does not reload Postfix.
 # shellcheck source=postfix.sh
 . "$(dirname "${BASH_SOURCE[0]}")/postfix.sh"
+# shellcheck source=refresh.sh
+. "$(dirname "${BASH_SOURCE[0]}")/refresh.sh"
+
+# A boot that fails tells CloudFormation at once, instead of letting it wait for the timeout.
+on_failure() {
+  if [ -n "${SIGNAL_RESOURCE:-}" ]; then send_signal FAILURE; fi
+}
 
 main() {
   [ "$(id -u)" = 0 ] || die "must run as root"
@@ -16,11 +23,13 @@ main() {
   write_credentials
   configure_postfix
   apply_postfix
+  install_refresh_timer
   if [ -n "$RELAY_NETWORKS" ]; then
     log "Postfix relays through [$SES_HOST]:$SES_PORT for loopback and $RELAY_NETWORKS, $RATE_NOTE"
   else
     log "Postfix relays through [$SES_HOST]:$SES_PORT for this host only, $RATE_NOTE"
   fi
+  signal_ready || die "SES did not accept this relay's credentials; not ready"
 }
 
 main "$@"

@@ -20,10 +20,14 @@ die() {
   log "error: $*"
   exit 1
 }
+# On every exit: clear the password, remove a half-written file, and let the job that defines
+# on_failure (boot.sh: the creation signal) say that it failed.
 cleanup() {
+  local rc=$?
   # shellcheck disable=SC2034 # the password credentials.sh read, cleared on every exit
   SMTP_PASS=
   if [ -n "$TMP_FILE" ]; then rm -f "$TMP_FILE"; fi
+  if [ "$rc" != 0 ] && declare -F on_failure >/dev/null; then on_failure || true; fi
 }
 trap cleanup EXIT
 
@@ -32,6 +36,34 @@ load_settings() {
   [ -r "$SES_RELAY_SETTINGS" ] || die "cannot read the settings $SES_RELAY_SETTINGS (written by the ses-relay user data)"
   # shellcheck disable=SC1090
   . "$SES_RELAY_SETTINGS"
+}
+
+# The Python 3 of the system (the pacer, the SMTP probe and the metadata client run on it).
+python3_bin() {
+  local p
+  for p in /usr/bin/python3 /usr/libexec/platform-python; do
+    if [ -x "$p" ]; then
+      printf '%s' "$p"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# An instance metadata item (IMDSv2: a session token first, never the instance role's keys),
+# e.g. `imds instance-id`; nothing when there is none (not on EC2, not in a group).
+imds() {
+  "$(python3_bin)" -I -c '
+import sys, urllib.request
+base = "http://169.254.169.254/latest"
+try:
+    put = urllib.request.Request(base + "/api/token", method="PUT", headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"})
+    token = urllib.request.urlopen(put, timeout=2).read().decode()
+    get = urllib.request.Request(base + "/meta-data/" + sys.argv[1], headers={"X-aws-ec2-metadata-token": token})
+    sys.stdout.write(urllib.request.urlopen(get, timeout=2).read().decode().strip())
+except Exception:
+    pass
+' "$1"
 }
 
 # main.cf settings are collected with want() and written by apply_conf() in one postconf call, and

@@ -2,8 +2,6 @@
 # (the procedure's settings, hardened: verified TLS, no open relay, the configuration set, logging,
 # pacing from pacer.sh), written only where it differs. Run alone (bash postfix.sh) it re-applies the
 # settings file and reloads Postfix if anything changed.
-# (SC2031: shellcheck, following the sources, takes a subshell of install.sh for a change of PF.)
-# shellcheck disable=SC2031
 # shellcheck source=common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 # shellcheck source=pacer.sh
