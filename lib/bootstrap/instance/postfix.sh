@@ -70,6 +70,9 @@ configure_postfix() {
   want smtpd_relay_restrictions 'permit_mynetworks, reject'
   want smtpd_recipient_restrictions 'permit_mynetworks, reject'
   want disable_vrfy_command yes
+  # Back in service when run again: undo only what a drain or a failed health check of ours set.
+  [ "$(postconf -h master_service_disable)" != inet ] || want master_service_disable ''
+  case $(postconf -h default_transport) in ses-peer:*) want default_transport smtp ;; esac
   want smtpd_helo_required yes
   configure_configuration_set
   # As the procedure says: a fallback relay would bypass SES.
