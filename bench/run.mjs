@@ -11,9 +11,10 @@ let failed = false;
 for (const [name, argv] of [
   ['synth', [join(here, 'synth.mjs')]],
   ['relay', [tsx, join(here, 'relay.ts'), ...process.argv.slice(2)]],
+  ['drain', [tsx, join(here, 'drain.ts')]],
 ]) {
   console.log(`== ${name}`);
-  if (name === 'relay' && process.getuid?.() !== 0) {
+  if (name !== 'synth' && process.getuid?.() !== 0) {
     console.log('skipped: needs root (it runs real Postfix in its own namespaces)');
     continue;
   }

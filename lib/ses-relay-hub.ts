@@ -179,7 +179,6 @@ export class SesRelayHub extends Construct {
       launchTemplate,
       minCapacity: capacity,
       maxCapacity: capacity + 1,
-      desiredCapacity: capacity,
       healthChecks: autoscaling.HealthChecks.withAdditionalChecks({
         additionalTypes: [autoscaling.AdditionalHealthCheckType.ELB],
         gracePeriod: Duration.minutes(10),

@@ -122,7 +122,6 @@ describe('MailRelayStack (the app stack)', () => {
     t.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', {
       MinSize: '2',
       MaxSize: '3',
-      DesiredCapacity: '2',
       VPCZoneIdentifier: [
         { Ref: Match.stringLikeRegexp('VpcrelaySubnet1') },
         { Ref: Match.stringLikeRegexp('VpcrelaySubnet2') },
