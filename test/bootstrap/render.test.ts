@@ -340,6 +340,21 @@ describe('option validation', () => {
       /invalid max send rate 0.5: messages per second, a number from 1/,
     ],
     ['a send rate that is not a number', { maxSendRate: Number.NaN }, /invalid max send rate NaN: messages per second/],
+    [
+      'a lifecycle hook name with a space',
+      { lifecycleHook: 'drain me' },
+      /invalid lifecycle hook "drain me": a hook name of 1 to 255 letters, digits and - _ \/ \./,
+    ],
+    [
+      'a signal resource without a logical id',
+      { signalResource: 'MyStack' },
+      /invalid signal resource "MyStack": STACK_NAME\/LOGICAL_ID/,
+    ],
+    [
+      'a signal resource with a command',
+      { signalResource: 'MyStack/Asg;reboot' },
+      /invalid signal resource "MyStack\/Asg;reboot"/,
+    ],
     ...[0, 1.5, 1001].map((relays): [string, Partial<BootstrapOptions>, RegExp] => [
       `${relays} relays`,
       { relays },

@@ -1,0 +1,94 @@
+// SesRelay on targets you own: what configure adds, the group it may manage (drain hook, grants,
+// signals), and the synth-time refusal of user data EC2 would refuse.
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { SesRelay, SesSmtpCredentials } from '../lib';
+
+function fixture() {
+  const app = new App();
+  const stack = new Stack(app, 'Apps', { env: { account: '123456789012', region: 'eu-west-1' } });
+  const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 0 });
+  const credentials = new SesSmtpCredentials(stack, 'Smtp', { allowAnyIdentity: true });
+  return { app, stack, vpc, credentials };
+}
+
+const machineImage = ec2.MachineImage.latestAmazonLinux2023();
+const instanceType = new ec2.InstanceType('t3.micro');
+
+/** The user data of the stack's one group (launch configuration or template) or instance, as JSON. */
+function userDataText(t: Template, of: 'group' | 'instance'): string {
+  if (of === 'instance') {
+    return JSON.stringify(Object.values(t.findResources('AWS::EC2::Instance'))[0].Properties.UserData);
+  }
+  const config = Object.values(t.findResources('AWS::AutoScaling::LaunchConfiguration'))[0];
+  const template = Object.values(t.findResources('AWS::EC2::LaunchTemplate'))[0];
+  return JSON.stringify(config ? config.Properties.UserData : template.Properties.LaunchTemplateData.UserData);
+}
+
+describe('SesRelay', () => {
+  test('a group of your own: the drain hook, the grants for its relays, and a signal when it waits for one', () => {
+    const f = fixture();
+    const group = new autoscaling.AutoScalingGroup(f.stack, 'Relays', {
+      vpc: f.vpc,
+      machineImage,
+      instanceType,
+      minCapacity: 2,
+      maxCapacity: 3,
+      signals: autoscaling.Signals.waitForAll({ timeout: Duration.minutes(15) }),
+      updatePolicy: autoscaling.UpdatePolicy.rollingUpdate({ maxBatchSize: 1, minInstancesInService: 2 }),
+    });
+    new SesRelay(f.stack, 'Relay', { credentials: f.credentials, relayCount: 2, group }).configure(group);
+    const t = Template.fromStack(f.stack);
+    const groupId = f.stack.getLogicalId(group.node.defaultChild as autoscaling.CfnAutoScalingGroup);
+    t.hasResourceProperties('AWS::AutoScaling::LifecycleHook', {
+      AutoScalingGroupName: { Ref: groupId },
+      LifecycleHookName: 'ses-relay-drain',
+      LifecycleTransition: 'autoscaling:EC2_INSTANCE_TERMINATING',
+      DefaultResult: 'CONTINUE',
+      HeartbeatTimeout: 600,
+    });
+    const text = userDataText(t, 'group');
+    expect(text).toContain("LIFECYCLE_HOOK='ses-relay-drain'");
+    expect(text).toContain(`SIGNAL_RESOURCE='Apps/${groupId}'`);
+    const policies = JSON.stringify(t.findResources('AWS::IAM::Policy'));
+    expect(policies).toContain(`:autoScalingGroup:*:autoScalingGroupName/Apps-${groupId}-*`);
+    expect(policies).toContain('cloudformation:SignalResource');
+    expect(policies).toContain('autoscaling:SetInstanceHealth');
+  });
+
+  test('a group that waits for no signal gets the hook but no signal; instances on their own get neither', () => {
+    const f = fixture();
+    const group = new autoscaling.AutoScalingGroup(f.stack, 'Relays', { vpc: f.vpc, machineImage, instanceType });
+    new SesRelay(f.stack, 'Relay', { credentials: f.credentials, group }).configure(group);
+    const instance = new ec2.Instance(f.stack, 'Single', { vpc: f.vpc, machineImage, instanceType });
+    new SesRelay(f.stack, 'Alone', { credentials: f.credentials }).configure(instance);
+    const t = Template.fromStack(f.stack);
+    const grouped = userDataText(t, 'group');
+    expect(grouped).toContain("LIFECYCLE_HOOK='ses-relay-drain'");
+    expect(grouped).toContain("SIGNAL_RESOURCE=''");
+    expect(JSON.stringify(t.findResources('AWS::IAM::Policy'))).not.toContain('cloudformation:SignalResource');
+    const alone = userDataText(t, 'instance');
+    expect(alone).toContain("LIFECYCLE_HOOK=''");
+    expect(Object.keys(t.findResources('AWS::AutoScaling::LifecycleHook'))).toHaveLength(1);
+  });
+
+  test("synth refuses a target whose user data would exceed EC2's 16 KB, naming the construct and the size", () => {
+    const f = fixture();
+    const instance = new ec2.Instance(f.stack, 'Big', { vpc: f.vpc, machineImage, instanceType });
+    instance.userData.addCommands(`echo '${'x'.repeat(14000)}' > /root/big.txt`);
+    new SesRelay(f.stack, 'Relay', { credentials: f.credentials }).configure(instance);
+    expect(() => f.app.synth()).toThrow(
+      /Apps\/Relay: a configured target's user data would be about 1[67]\d{3} bytes; EC2 accepts at most 16384/,
+    );
+  });
+
+  test('the same instance with 6 KB of its own user data synthesizes', () => {
+    const f = fixture();
+    const instance = new ec2.Instance(f.stack, 'Mid', { vpc: f.vpc, machineImage, instanceType });
+    instance.userData.addCommands(`echo '${'x'.repeat(6000)}' > /root/mid.txt`);
+    new SesRelay(f.stack, 'Relay', { credentials: f.credentials }).configure(instance);
+    expect(() => f.app.synth()).not.toThrow();
+  });
+});
