@@ -46,6 +46,7 @@ wait_for_queue() {
 }
 
 heartbeat() {
+  [ -n "$GROUP" ] || return 0
   aws autoscaling record-lifecycle-action-heartbeat --lifecycle-hook-name "$LIFECYCLE_HOOK" \
     --auto-scaling-group-name "$GROUP" --instance-id "$INSTANCE_ID" --region "$REGION" >/dev/null || true
 }
@@ -53,6 +54,7 @@ heartbeat() {
 # Private addresses of the group's other relays in service.
 peers() {
   local ids
+  [ -n "$GROUP" ] || return 0
   ids=$(aws autoscaling describe-auto-scaling-groups --auto-scaling-group-names "$GROUP" --region "$REGION" \
     --query "AutoScalingGroups[0].Instances[?LifecycleState=='InService' && HealthStatus=='Healthy'].InstanceId" \
     --output text | tr '\t' '\n' | grep -vx "$INSTANCE_ID" | grep . || true)
@@ -90,8 +92,11 @@ drain() {
   local peer handed=''
   INSTANCE_ID=$(imds instance-id)
   REGION=$(instance_region)
+  # Unknown (the API not answering): the queue still goes to SES; the hook's timeout ends the wait.
   GROUP=$(aws autoscaling describe-auto-scaling-instances --instance-ids "$INSTANCE_ID" --region "$REGION" \
-    --query 'AutoScalingInstances[0].AutoScalingGroupName' --output text)
+    --query 'AutoScalingInstances[0].AutoScalingGroupName' --output text) || GROUP=
+  [ "$GROUP" != None ] || GROUP=
+  [ -n "$GROUP" ] || log "WARNING: cannot tell which group this instance is in: no peer, no heartbeat"
   stop_accepting
   log "terminating: draining $(queued) queued message(s) to SES"
   postqueue -f >/dev/null 2>&1 || true
@@ -118,6 +123,7 @@ drain() {
   else
     log "drained: the queue is empty${handed:+ (the rest handed to $handed)}"
   fi
+  [ -n "$GROUP" ] || die "cannot complete the lifecycle action without the group's name; the hook's timeout will"
   aws autoscaling complete-lifecycle-action --lifecycle-hook-name "$LIFECYCLE_HOOK" \
     --auto-scaling-group-name "$GROUP" --lifecycle-action-result CONTINUE --instance-id "$INSTANCE_ID" \
     --region "$REGION" >/dev/null
