@@ -88,7 +88,9 @@ test('an old password never authenticates: the step fails within its deadline, n
   }).catch((e: Error) => e);
   expect(err).toBeInstanceOf(Error);
   expect((err as Error).message).toMatch(
-    new RegExp(`^SMTP AUTH as ${NEW.username} at ${HOST}:587 failed after \\d+ attempt\\(s\\): AUTH PLAIN: the server answered 535`),
+    new RegExp(
+      `^SMTP AUTH as ${NEW.username} at ${HOST}:587 failed after \\d+ attempt\\(s\\): AUTH PLAIN: the server answered 535`,
+    ),
   );
   expect((err as Error).message).not.toContain(OLD_PASSWORD);
   expect(Date.now() - started).toBeLessThan(6000);
@@ -118,7 +120,14 @@ test('a key SES starts accepting after a while (IAM propagation) passes on a lat
 test('a certificate for another name fails at once, before any AUTH, and is not retried', async () => {
   const s = await standIn();
   const err = await smtpAuthenticateWithRetry(
-    { host: 'email-smtp.us-east-1.amazonaws.com', port: 587, connectTo: '127.0.0.1', connectPort: s.port, ...cred(), ca: tls.ca },
+    {
+      host: 'email-smtp.us-east-1.amazonaws.com',
+      port: 587,
+      connectTo: '127.0.0.1',
+      connectPort: s.port,
+      ...cred(),
+      ca: tls.ca,
+    },
     { deadline: Date.now() + 10000, firstDelayMs: 100 },
   ).catch((e: Error) => e);
   expect((err as Error).message).toMatch(/failed after 1 attempt\(s\): .*(altnames|does not match)/i);
@@ -127,9 +136,13 @@ test('a certificate for another name fails at once, before any AUTH, and is not 
 
 test('a certificate from an unknown CA (the default store) fails before AUTH', async () => {
   const s = await standIn();
-  const err = await smtpAuthenticate({ host: HOST, port: 587, connectTo: '127.0.0.1', connectPort: s.port, ...cred() }).catch(
-    (e: Error) => e,
-  );
+  const err = await smtpAuthenticate({
+    host: HOST,
+    port: 587,
+    connectTo: '127.0.0.1',
+    connectPort: s.port,
+    ...cred(),
+  }).catch((e: Error) => e);
   expect((err as Error).message).toMatch(/self[- ]signed|unable to (verify|get)/i);
   expect(auths(s)).toEqual([]);
 });

@@ -14,17 +14,37 @@ export interface TestTls {
   readonly certFile: string;
 }
 
-/** A CA and a certificate for `host` (subjectAltName DNS:host) signed by it. */
-export function makeTestTls(host: string): TestTls {
+/** A CA and a certificate for `host` and any other names (subjectAltName DNS:...) signed by it. */
+export function makeTestTls(host: string, ...otherNames: string[]): TestTls {
   const dir = mkdtempSync(join(tmpdir(), 'ses-relay-tls-'));
   const openssl = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  openssl(['req', '-x509', '-days', '2', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt']
-    .concat(['-subj', '/CN=ses-relay test CA']));
-  openssl(['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', `/CN=${host}`]);
-  writeFileSync(join(dir, 'server.ext'), `subjectAltName=DNS:${host}\n`);
   openssl(
-    ['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2']
-      .concat(['-extfile', 'server.ext', '-out', 'server.crt']),
+    ['req', '-x509', '-days', '2', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt'].concat([
+      '-subj',
+      '/CN=ses-relay test CA',
+    ]),
+  );
+  openssl([
+    'req',
+    '-new',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'server.key',
+    '-out',
+    'server.csr',
+    '-subj',
+    `/CN=${host}`,
+  ]);
+  writeFileSync(join(dir, 'server.ext'), `subjectAltName=${[host, ...otherNames].map((h) => `DNS:${h}`).join(',')}\n`);
+  openssl(
+    ['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2'].concat([
+      '-extfile',
+      'server.ext',
+      '-out',
+      'server.crt',
+    ]),
   );
   return {
     dir,

@@ -105,7 +105,9 @@ export async function readVersion(
     );
     return parse(out.SecretString);
   } catch (err) {
+    // No such version, or (with a stage) the version no longer carries that stage.
     if (errorName(err) === 'ResourceNotFoundException') return undefined;
+    if (stage && errorName(err) === 'InvalidRequestException') return undefined;
     throw failure(`cannot read version ${versionId} of ${secretArn}`, err);
   }
 }
