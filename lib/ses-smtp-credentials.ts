@@ -184,7 +184,7 @@ class CredentialsProvider extends Construct {
       }),
     );
     Validations.of(this.handlerRole).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::${stack.account}:user${userPath(stack)}*]`,
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::${Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account}:user${userPath(stack)}*]`,
       reason:
         'Key actions on the users this construct makes in this stack (their IAM path): an old user stays manageable after a user swap or a move in the tree, so its keys never outlive it',
     });
