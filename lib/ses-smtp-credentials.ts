@@ -238,7 +238,10 @@ function lambdaRole(scope: Construct, id: string, logGroup: logs.ILogGroup): iam
  *
  * @example
  * const identity = new ses.EmailIdentity(this, 'Identity', { identity: ses.Identity.domain('example.com') });
- * const credentials = new SesSmtpCredentials(this, 'Smtp', { identities: [identity] });
+ * const credentials = new SesSmtpCredentials(this, 'Smtp', {
+ *   identities: [identity],
+ *   rotationPeriod: Duration.days(30), // a new key every 30 days, tested against SES first
+ * });
  * credentials.grantRead(instance.role);
  */
 export class SesSmtpCredentials extends Construct {

@@ -47,6 +47,7 @@ interface FakeVersion {
 class Account {
   keys = new Map<string, { id: string; secret: string }[]>();
   versions = new Map<string, FakeVersion>();
+  lastRotated?: Date;
   private n = 0;
   putFailures = 0;
 
@@ -79,6 +80,7 @@ class Account {
       throw awsError('NoSuchEntityException');
     });
     smMock.on(DescribeSecretCommand).callsFake(() => ({
+      LastRotatedDate: this.lastRotated,
       VersionIdsToStages: Object.fromEntries([...this.versions].map(([id, v]) => [id, [...v.stages]])),
     }));
     smMock.on(GetSecretValueCommand).callsFake((i) => {
@@ -366,6 +368,21 @@ describe('rotation steps', () => {
     await rotationHandler(rotationEvent('createSecret', token));
     await rotationHandler(rotationEvent('createSecret', token));
     expect(account.keyIds()).toHaveLength(2);
+  });
+
+  test('a rotation within an hour of the last one keeps the previous key, and says until when', async () => {
+    const { PhysicalResourceId: first } = await handler(event('Create', OWNED));
+    const token = randomUUID();
+    for (const step of ['createSecret', 'finishSecret']) await rotationHandler(rotationEvent(step, token));
+    account.lastRotated = new Date(Date.now() - 10 * 60_000);
+    const keys = account.keyIds();
+    await expect(rotationHandler(rotationEvent('createSecret', randomUUID()))).rejects.toThrow(
+      `the previous access key ${first} was replaced by the rotation of ${account.lastRotated.toISOString()}; relays may use it until their next refresh, so it stays until ${new Date(account.lastRotated.getTime() + 3_600_000).toISOString()}`,
+    );
+    expect(account.keyIds()).toEqual(keys);
+    account.lastRotated = new Date(Date.now() - 61 * 60_000);
+    await rotationHandler(rotationEvent('createSecret', randomUUID()));
+    expect(account.keyIds()).not.toContain(first);
   });
 
   test('before the stack has written credentials, createSecret says what to do', async () => {

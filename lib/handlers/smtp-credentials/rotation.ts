@@ -7,7 +7,9 @@
 // relays that have not refreshed yet keep sending with it. It is deleted by the next rotation's
 // createSecret (IAM allows two keys, and the new one needs the slot): a whole rotation period
 // later, against a relay refresh every few minutes. A grace timer would need a scheduler of its
-// own and could still race the next rotation; the next rotation needs the slot anyway.
+// own and could still race the next rotation; the next rotation needs the slot anyway. A rotation
+// asked for by hand within an hour of the last one is refused rather than cut off relays that
+// have not refreshed yet.
 
 import { type SmtpProbeOptions, smtpAuthenticateWithRetry } from './smtp-probe';
 import {
@@ -28,6 +30,9 @@ import {
   type SecretState,
 } from './state';
 import type { RotationEvent, StoredCredentials } from './types';
+
+/** How long the previous key outlives the rotation that replaced it, at least (relays refresh every few minutes). */
+export const PREVIOUS_KEY_MIN_LIFETIME_MS = 3_600_000;
 
 /** How testSecret reaches SES; tests point it at a stand-in. */
 export interface TestSecretOptions {
@@ -102,7 +107,15 @@ export async function createSecret(secretId: string, token: string): Promise<voi
   if (state.pending && state.pending.id !== token) {
     await cancelPending(state, user, `rotation ${token} replaces it`);
   }
-  for (const key of await keyIds(user)) {
+  const held = await keyIds(user);
+  const previous = state.previous?.value?.username;
+  const keptUntil = (state.lastRotated?.getTime() ?? 0) + PREVIOUS_KEY_MIN_LIFETIME_MS;
+  if (previous && previous !== current.username && held.includes(previous) && Date.now() < keptUntil) {
+    throw new Error(
+      `the previous access key ${previous} was replaced by the rotation of ${state.lastRotated?.toISOString()}; relays may use it until their next refresh, so it stays until ${new Date(keptUntil).toISOString()}: rotate again after that (or delete it in IAM first if it must go now)`,
+    );
+  }
+  for (const key of held) {
     if (key !== current.username) await deleteKey(user, key, 'the rotation needs its slot; relays use the current key');
   }
   const created = await createKey(user, {

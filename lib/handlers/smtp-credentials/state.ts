@@ -74,6 +74,8 @@ export interface SecretState {
   readonly writing: Version[];
   /** Every version id with its labels. */
   readonly stages: Record<string, string[]>;
+  /** When a rotation last finished (Secrets Manager's LastRotatedDate). */
+  readonly lastRotated?: Date;
 }
 
 /** The physical id of the resource whose key a version holds. */
@@ -114,9 +116,11 @@ export async function readVersion(
 
 export async function readState(secretArn: string): Promise<SecretState> {
   let stages: Record<string, string[]>;
+  let lastRotated: Date | undefined;
   try {
     const out = await secrets.send(new DescribeSecretCommand({ SecretId: secretArn }));
     stages = out.VersionIdsToStages ?? {};
+    lastRotated = out.LastRotatedDate;
   } catch (err) {
     if (errorName(err) !== 'ResourceNotFoundException') throw failure(`cannot describe ${secretArn}`, err);
     stages = {};
@@ -138,6 +142,7 @@ export async function readState(secretArn: string): Promise<SecretState> {
     pending: pendingId && pendingId !== currentId ? await read(pendingId) : undefined,
     writing: await Promise.all(writingIds.map(read)),
     stages,
+    lastRotated,
   };
 }
 
