@@ -139,6 +139,13 @@ describeMoto('smtp-credentials handler and rotation against moto', () => {
     };
   }
 
+  /** A fixture whose user's key count is watched, and the custom resource created for it. */
+  async function created() {
+    const p = await fixture();
+    watched = [p.UserName];
+    return { p, a: await cfn('Create', p) };
+  }
+
   async function keys(user: string): Promise<string[]> {
     const out = await iam.send(new ListAccessKeysCommand({ UserName: user }));
     return (out.AccessKeyMetadata ?? []).map((k) => k.AccessKeyId ?? '').sort();
@@ -219,9 +226,7 @@ describeMoto('smtp-credentials handler and rotation against moto', () => {
   });
 
   test('create, then two rotations (each step delivered twice): the previous key stays valid until the next rotation', async () => {
-    const p = await fixture();
-    watched = [p.UserName];
-    const a = await cfn('Create', p);
+    const { p, a } = await created();
     expect(await keys(p.UserName)).toEqual([a.PhysicalResourceId]);
     expect(a.Data?.AccessKeyId).toBe(a.PhysicalResourceId);
 
@@ -241,9 +246,7 @@ describeMoto('smtp-credentials handler and rotation against moto', () => {
   });
 
   test('a rotation whose createSecret was killed after CreateAccessKey: the retry deletes the stray key, no third key', async () => {
-    const p = await fixture();
-    watched = [p.UserName];
-    const a = await cfn('Create', p);
+    const { p, a } = await created();
     await rotate(p.SecretArn); // now: current + previous = two keys
     const before = await stage(p.SecretArn, 'AWSCURRENT');
     const previous = await stage(p.SecretArn, 'AWSPREVIOUS');
@@ -263,9 +266,7 @@ describeMoto('smtp-credentials handler and rotation against moto', () => {
   });
 
   test('a key orphaned between CreateAccessKey and PutSecretValue is reconciled away by the next invocation', async () => {
-    const p = await fixture();
-    watched = [p.UserName];
-    const a = await cfn('Create', p);
+    const { p, a } = await created();
     const stray = (await iam.send(new CreateAccessKeyCommand({ UserName: p.UserName }))).AccessKey?.AccessKeyId;
     // An update needing a new key used to fail on "already has 2 access keys".
     const q = { ...p, SmtpRegion: 'us-west-1', Endpoint: 'email-smtp.us-west-1.amazonaws.com' };
@@ -281,9 +282,7 @@ describeMoto('smtp-credentials handler and rotation against moto', () => {
   });
 
   test('update (new region) with a rotation in between, then the cleanup Delete', async () => {
-    const p = await fixture();
-    watched = [p.UserName];
-    const a = await cfn('Create', p);
+    const { p, a } = await created();
     await rotate(p.SecretArn);
     const q = { ...p, SmtpRegion: 'us-west-1', Endpoint: 'email-smtp.us-west-1.amazonaws.com' };
     const b = await cfn('Update', q, { PhysicalResourceId: a.PhysicalResourceId, OldResourceProperties: p });
@@ -301,9 +300,7 @@ describeMoto('smtp-credentials handler and rotation against moto', () => {
   });
 
   test('an update during a rotation wins: the rotation is cancelled, its key deleted, its finish refused', async () => {
-    const p = await fixture();
-    watched = [p.UserName];
-    const a = await cfn('Create', p);
+    const { p, a } = await created();
     const token = randomUUID();
     await step('createSecret', p.SecretArn, token);
     const pendingKey = (await stage(p.SecretArn, 'AWSPENDING'))?.username;
@@ -322,9 +319,7 @@ describeMoto('smtp-credentials handler and rotation against moto', () => {
   });
 
   test('a rollback after a rotation: the old region comes back without a third key, and cleanup keeps it', async () => {
-    const p = await fixture();
-    watched = [p.UserName];
-    const a = await cfn('Create', p);
+    const { p, a } = await created();
     const q = { ...p, SmtpRegion: 'us-west-1', Endpoint: 'email-smtp.us-west-1.amazonaws.com' };
     const b = await cfn('Update', q, { PhysicalResourceId: a.PhysicalResourceId, OldResourceProperties: p });
     // A rotation happens (its createSecret deletes the old key, previous now), then the stack rolls back.
@@ -339,9 +334,7 @@ describeMoto('smtp-credentials handler and rotation against moto', () => {
   });
 
   test('a rollback without a rotation gets the old key back from AWSPREVIOUS', async () => {
-    const p = await fixture();
-    watched = [p.UserName];
-    const a = await cfn('Create', p);
+    const { p, a } = await created();
     await rotate(p.SecretArn);
     const before = await stage(p.SecretArn, 'AWSCURRENT');
     const q = { ...p, SmtpRegion: 'us-west-1' };
@@ -357,9 +350,7 @@ describeMoto('smtp-credentials handler and rotation against moto', () => {
   });
 
   test('delete after rotations removes every key, so the user can be deleted; a second Delete is harmless', async () => {
-    const p = await fixture();
-    watched = [p.UserName];
-    const a = await cfn('Create', p);
+    const { p, a } = await created();
     await rotate(p.SecretArn);
     await rotate(p.SecretArn);
     const token = randomUUID();
@@ -401,9 +392,7 @@ describeMoto('smtp-credentials handler and rotation against moto', () => {
   });
 
   test('a key that never authenticates fails testSecret; the current key stays, and the next rotation cleans up', async () => {
-    const p = await fixture();
-    watched = [p.UserName];
-    const a = await cfn('Create', p);
+    const { p, a } = await created();
     const token = randomUUID();
     await step('createSecret', p.SecretArn, token);
     sesRejectsAll = true;
@@ -423,9 +412,7 @@ describeMoto('smtp-credentials handler and rotation against moto', () => {
   });
 
   test('a user swap: the old user loses its keys (so it can be deleted), after rotations too', async () => {
-    const p = await fixture();
-    watched = [p.UserName];
-    const a = await cfn('Create', p);
+    const { p, a } = await created();
     await rotate(p.SecretArn);
     const other = `smtp-user-${++n}`;
     await iam.send(new CreateUserCommand({ UserName: other, Path: '/ses-relay/Test/' }));
@@ -442,18 +429,14 @@ describeMoto('smtp-credentials handler and rotation against moto', () => {
   });
 
   test('a Delete naming the wrong user still deletes its key (looked up by id), not taking NoSuchEntity for success', async () => {
-    const p = await fixture();
-    watched = [p.UserName];
-    const a = await cfn('Create', p);
+    const { p, a } = await created();
     const q = await fixture();
     await cfn('Delete', { ...q, SecretArn: p.SecretArn }, { PhysicalResourceId: a.PhysicalResourceId });
     expect(await keys(p.UserName)).toEqual([]);
   });
 
   test('a second resource on the same secret gets its own key; the old resource Delete keeps the one in use', async () => {
-    const p = await fixture();
-    watched = [p.UserName];
-    const r1 = await cfn('Create', p);
+    const { p, a: r1 } = await created();
     await rotate(p.SecretArn);
     const r2 = await cfn('Create', p, { LogicalResourceId: 'SmtpResourceMoved' });
     expect(r2.PhysicalResourceId).not.toBe(r1.PhysicalResourceId);
@@ -466,9 +449,7 @@ describeMoto('smtp-credentials handler and rotation against moto', () => {
   });
 
   test('a second resource rolled back: the first one gets its key back as current', async () => {
-    const p = await fixture();
-    watched = [p.UserName];
-    const r1 = await cfn('Create', p);
+    const { p, a: r1 } = await created();
     const r2 = await cfn('Create', p, { LogicalResourceId: 'SmtpResourceMoved' });
     await cfn('Delete', p, { PhysicalResourceId: r2.PhysicalResourceId });
     const end = await expectConverged(p);

@@ -173,7 +173,9 @@ export async function ownerOf(accessKeyId: string): Promise<string | undefined> 
     return out.UserName;
   } catch (err) {
     if (gone(err)) return undefined;
-    throw failure(`cannot tell which user access key ${accessKeyId} belongs to`, err);
+    throw Object.assign(failure(`cannot tell which user access key ${accessKeyId} belongs to`, err), {
+      name: errorName(err),
+    });
   }
 }
 
@@ -185,7 +187,18 @@ export async function ownerOf(accessKeyId: string): Promise<string | undefined> 
 export async function deleteKey(hintUser: string, accessKeyId: string, why: string): Promise<void> {
   let user = hintUser;
   if (!(await keyIds(user)).includes(accessKeyId)) {
-    const owner = await ownerOf(accessKeyId);
+    let owner: string | undefined;
+    try {
+      owner = await ownerOf(accessKeyId);
+    } catch (err) {
+      // Gone, or a key of a user outside the handlers' scope: either way not ours to delete, and
+      // failing would leave CloudFormation stuck on a key it cannot change.
+      if (errorName(err) !== 'AccessDenied' && errorName(err) !== 'AccessDeniedException') throw err;
+      log(
+        `access key ${accessKeyId} is not a key of ${hintUser}, and IAM does not tell this handler whose it is: left alone`,
+      );
+      return;
+    }
     if (owner === undefined) {
       log(`access key ${accessKeyId} was already gone`);
       return;
