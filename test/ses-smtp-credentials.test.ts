@@ -138,6 +138,7 @@ describe('SesSmtpCredentials', () => {
           Action: [
             'secretsmanager:DescribeSecret',
             'secretsmanager:GetSecretValue',
+            'secretsmanager:ListSecretVersionIds',
             'secretsmanager:PutSecretValue',
             'secretsmanager:UpdateSecretVersionStage',
           ],

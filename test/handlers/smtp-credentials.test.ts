@@ -11,6 +11,7 @@ import {
 import {
   DescribeSecretCommand,
   GetSecretValueCommand,
+  ListSecretVersionIdsCommand,
   PutSecretValueCommand,
   SecretsManagerClient,
   UpdateSecretVersionStageCommand,
@@ -41,13 +42,13 @@ function awsError(name: string, message = name): Error {
 interface FakeVersion {
   value?: string;
   stages: string[];
+  created?: Date;
 }
 
 /** IAM keys per user and secret versions with their labels, as the services keep them. */
 class Account {
   keys = new Map<string, { id: string; secret: string }[]>();
   versions = new Map<string, FakeVersion>();
-  lastRotated?: Date;
   private n = 0;
   putFailures = 0;
 
@@ -79,8 +80,10 @@ class Account {
       for (const [user, list] of this.keys) if (list.some((k) => k.id === i.AccessKeyId)) return { UserName: user };
       throw awsError('NoSuchEntityException');
     });
+    smMock.on(ListSecretVersionIdsCommand).callsFake(() => ({
+      Versions: [...this.versions].map(([id, v]) => ({ VersionId: id, CreatedDate: v.created })),
+    }));
     smMock.on(DescribeSecretCommand).callsFake(() => ({
-      LastRotatedDate: this.lastRotated,
       VersionIdsToStages: Object.fromEntries([...this.versions].map(([id, v]) => [id, [...v.stages]])),
     }));
     smMock.on(GetSecretValueCommand).callsFake((i) => {
@@ -99,7 +102,7 @@ class Account {
         if (existing.value !== i.SecretString) throw awsError('ResourceExistsException');
         return {};
       }
-      this.versions.set(id, { value: i.SecretString, stages: existing?.stages ?? [] });
+      this.versions.set(id, { value: i.SecretString, stages: existing?.stages ?? [], created: new Date() });
       for (const stage of i.VersionStages ?? ['AWSCURRENT']) this.move(stage, id);
       return {};
     });
@@ -385,13 +388,14 @@ describe('rotation steps', () => {
     const { PhysicalResourceId: first } = await handler(event('Create', OWNED));
     const token = randomUUID();
     for (const step of ['createSecret', 'finishSecret']) await rotationHandler(rotationEvent(step, token));
-    account.lastRotated = new Date(Date.now() - 10 * 60_000);
+    const rotated = new Date(Date.now() - 10 * 60_000);
+    (account.versions.get(token) as FakeVersion).created = rotated;
     const keys = account.keyIds();
     await expect(rotationHandler(rotationEvent('createSecret', randomUUID()))).rejects.toThrow(
-      `the previous access key ${first} was replaced by the rotation of ${account.lastRotated.toISOString()}; relays may use it until their next refresh, so it stays until ${new Date(account.lastRotated.getTime() + 3_600_000).toISOString()}`,
+      `the previous access key ${first} was replaced by version ${token} of ${rotated.toISOString()}; relays may use it until their next refresh, so it stays until ${new Date(rotated.getTime() + 3_600_000).toISOString()}`,
     );
     expect(account.keyIds()).toEqual(keys);
-    account.lastRotated = new Date(Date.now() - 61 * 60_000);
+    (account.versions.get(token) as FakeVersion).created = new Date(Date.now() - 61 * 60_000);
     await rotationHandler(rotationEvent('createSecret', randomUUID()));
     expect(account.keyIds()).not.toContain(first);
   });

@@ -28,6 +28,7 @@ import {
   removeStage,
   resourceOf,
   type SecretState,
+  versionCreated,
 } from './state';
 import type { RotationEvent, StoredCredentials } from './types';
 
@@ -85,7 +86,11 @@ async function userOf(accessKeyId: string, arn: string): Promise<string> {
  * rotation's key, a failed rotation's, one orphaned by an invocation killed before it stored its
  * key), so the new key never is a third. Repeated, it finds its version and does nothing.
  */
-export async function createSecret(secretId: string, token: string): Promise<void> {
+export async function createSecret(
+  secretId: string,
+  token: string,
+  options: { previousKeyMinLifetimeMs?: number } = {},
+): Promise<void> {
   const state = await readState(secretId);
   if (pendingStagesOf(state, token) === 'current') {
     log(`createSecret: version ${token} is already current`);
@@ -109,11 +114,14 @@ export async function createSecret(secretId: string, token: string): Promise<voi
   }
   const held = await keyIds(user);
   const previous = state.previous?.value?.username;
-  const keptUntil = (state.lastRotated?.getTime() ?? 0) + PREVIOUS_KEY_MIN_LIFETIME_MS;
-  if (previous && previous !== current.username && held.includes(previous) && Date.now() < keptUntil) {
-    throw new Error(
-      `the previous access key ${previous} was replaced by the rotation of ${state.lastRotated?.toISOString()}; relays may use it until their next refresh, so it stays until ${new Date(keptUntil).toISOString()}: rotate again after that (or delete it in IAM first if it must go now)`,
-    );
+  if (previous && previous !== current.username && held.includes(previous) && state.current) {
+    const since = await versionCreated(state.arn, state.current.id);
+    const keptUntil = (since?.getTime() ?? 0) + (options.previousKeyMinLifetimeMs ?? PREVIOUS_KEY_MIN_LIFETIME_MS);
+    if (Date.now() < keptUntil) {
+      throw new Error(
+        `the previous access key ${previous} was replaced by version ${state.current.id} of ${since?.toISOString()}; relays may use it until their next refresh, so it stays until ${new Date(keptUntil).toISOString()}: rotate again after that (or delete it in IAM first if it must go now)`,
+      );
+    }
   }
   for (const key of held) {
     if (key !== current.username) await deleteKey(user, key, 'the rotation needs its slot; relays use the current key');

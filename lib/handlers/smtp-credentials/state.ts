@@ -12,6 +12,7 @@ import {
 import {
   DescribeSecretCommand,
   GetSecretValueCommand,
+  ListSecretVersionIdsCommand,
   PutSecretValueCommand,
   SecretsManagerClient,
   UpdateSecretVersionStageCommand,
@@ -74,8 +75,6 @@ export interface SecretState {
   readonly writing: Version[];
   /** Every version id with its labels. */
   readonly stages: Record<string, string[]>;
-  /** When a rotation last finished (Secrets Manager's LastRotatedDate). */
-  readonly lastRotated?: Date;
 }
 
 /** The physical id of the resource whose key a version holds. */
@@ -116,11 +115,9 @@ export async function readVersion(
 
 export async function readState(secretArn: string): Promise<SecretState> {
   let stages: Record<string, string[]>;
-  let lastRotated: Date | undefined;
   try {
     const out = await secrets.send(new DescribeSecretCommand({ SecretId: secretArn }));
     stages = out.VersionIdsToStages ?? {};
-    lastRotated = out.LastRotatedDate;
   } catch (err) {
     if (errorName(err) !== 'ResourceNotFoundException') throw failure(`cannot describe ${secretArn}`, err);
     stages = {};
@@ -142,8 +139,19 @@ export async function readState(secretArn: string): Promise<SecretState> {
     pending: pendingId && pendingId !== currentId ? await read(pendingId) : undefined,
     writing: await Promise.all(writingIds.map(read)),
     stages,
-    lastRotated,
   };
+}
+
+/** When a version was made (for the current version: at most minutes before it became current). */
+export async function versionCreated(secretArn: string, versionId: string): Promise<Date | undefined> {
+  let token: string | undefined;
+  do {
+    const out = await secrets.send(new ListSecretVersionIdsCommand({ SecretId: secretArn, NextToken: token }));
+    const found = out.Versions?.find((v) => v.VersionId === versionId);
+    if (found) return found.CreatedDate;
+    token = out.NextToken;
+  } while (token);
+  return undefined;
 }
 
 /** Key ids the secret names, in any version that matters. */
