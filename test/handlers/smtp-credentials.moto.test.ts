@@ -345,6 +345,36 @@ describeMoto('smtp-credentials handler and rotation against moto', () => {
     expect(end.held).toEqual([back.Data?.AccessKeyId]);
   });
 
+  test('a rollback after a completed rotation: a new key for the old region, and cleanup leaves only it', async () => {
+    const { p, a } = await created();
+    const q = { ...p, SmtpRegion: 'us-west-1', Endpoint: 'email-smtp.us-west-1.amazonaws.com' };
+    const b = await cfn('Update', q, { PhysicalResourceId: a.PhysicalResourceId, OldResourceProperties: p });
+    await rotate(q.SecretArn);
+    const back = await cfn('Update', p, { PhysicalResourceId: b.PhysicalResourceId, OldResourceProperties: q });
+    expect(back.PhysicalResourceId).toBe(back.Data?.AccessKeyId);
+    await cfn('Delete', q, { PhysicalResourceId: b.PhysicalResourceId });
+    const end = await expectConverged(p);
+    expect(end.held).toEqual([back.PhysicalResourceId]);
+  });
+
+  test('an Update delivered again after a rotation changes nothing', async () => {
+    const { p, a } = await created();
+    const update = {
+      RequestType: 'Update',
+      RequestId: randomUUID(),
+      PhysicalResourceId: a.PhysicalResourceId,
+      ResourceProperties: { ServiceToken: 't', ...p, Port: '2587' },
+      OldResourceProperties: p,
+    } as unknown as CloudFormationCustomResourceEvent;
+    const first = await handler(update);
+    await rotate(p.SecretArn);
+    const rotated = await stage(p.SecretArn, 'AWSCURRENT');
+    const held = await keys(p.UserName);
+    expect(await handler(update)).toEqual(first);
+    expect(await stage(p.SecretArn, 'AWSCURRENT')).toEqual(rotated);
+    expect(await keys(p.UserName)).toEqual(held);
+  });
+
   test('a rollback without a rotation gets the old key back from AWSPREVIOUS', async () => {
     const { p, a } = await created();
     await rotate(p.SecretArn);

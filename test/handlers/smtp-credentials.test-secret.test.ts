@@ -2,8 +2,10 @@
 // loopback, over real TLS: a test CA signs a certificate for the SES host name, and the probe
 // connects to 127.0.0.1 while verifying the certificate for that name. The stand-in accepts only
 // the new credentials; no message is ever sent.
+import type { AddressInfo } from 'node:net';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
+import { SMTPServer } from 'smtp-server';
 import { testSecret } from '../../lib/handlers/smtp-credentials/rotation';
 import { smtpAuthenticate, smtpAuthenticateWithRetry } from '../../lib/handlers/smtp-credentials/smtp-probe';
 import type { StoredCredentials } from '../../lib/handlers/smtp-credentials/types';
@@ -145,6 +147,16 @@ test('a certificate from an unknown CA (the default store) fails before AUTH', a
   }).catch((e: Error) => e);
   expect((err as Error).message).toMatch(/self[- ]signed|unable to (verify|get)/i);
   expect(auths(s)).toEqual([]);
+});
+
+test('a server that offers no STARTTLS never gets the credentials', async () => {
+  const server = new SMTPServer({ disabledCommands: ['STARTTLS'], authOptional: true, logger: false });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = (server as unknown as { server: { address(): AddressInfo } }).server.address();
+  const err = await smtpAuthenticate({ host: HOST, port: 587, connectTo: '127.0.0.1', connectPort: port, ...cred() })
+    .catch((e: Error) => e)
+    .finally(() => new Promise((resolve) => server.close(() => resolve(undefined))));
+  expect((err as Error).message).toBe('EHLO: the server answered without STARTTLS: refusing to authenticate in clear');
 });
 
 test('a version that is not AWSPENDING any more fails the step without connecting', async () => {
