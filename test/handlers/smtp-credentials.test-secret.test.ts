@@ -2,12 +2,16 @@
 // loopback, over real TLS: a test CA signs a certificate for the SES host name, and the probe
 // connects to 127.0.0.1 while verifying the certificate for that name. The stand-in accepts only
 // the new credentials; no message is ever sent.
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer } from 'node:net';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { SMTPServer } from 'smtp-server';
 import { testSecret } from '../../lib/handlers/smtp-credentials/rotation';
-import { smtpAuthenticate, smtpAuthenticateWithRetry } from '../../lib/handlers/smtp-credentials/smtp-probe';
+import {
+  isRetryable,
+  smtpAuthenticate,
+  smtpAuthenticateWithRetry,
+} from '../../lib/handlers/smtp-credentials/smtp-probe';
 import type { StoredCredentials } from '../../lib/handlers/smtp-credentials/types';
 import { type StandIn, startStandIn } from '../helpers/standin';
 import { makeTestTls, type TestTls } from '../helpers/tls';
@@ -157,6 +161,25 @@ test('a server that offers no STARTTLS never gets the credentials', async () => 
     .catch((e: Error) => e)
     .finally(() => new Promise((resolve) => server.close(() => resolve(undefined))));
   expect((err as Error).message).toBe('EHLO: the server answered without STARTTLS: refusing to authenticate in clear');
+});
+
+test('a server that never answers fails the attempt after its time limit, as a retryable error', async () => {
+  const silent = createServer(() => undefined);
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const { port } = silent.address() as AddressInfo;
+  const started = Date.now();
+  const err = await smtpAuthenticate({
+    host: HOST,
+    port: 587,
+    connectTo: '127.0.0.1',
+    connectPort: port,
+    timeoutMs: 300,
+    ...cred(),
+  }).catch((e: Error) => e);
+  silent.close();
+  expect((err as Error).message).toBe('no answer within 300 ms');
+  expect(isRetryable(err)).toBe(true);
+  expect(Date.now() - started).toBeLessThan(3000);
 });
 
 test('a version that is not AWSPENDING any more fails the step without connecting', async () => {

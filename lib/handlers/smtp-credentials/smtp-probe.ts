@@ -119,25 +119,28 @@ class Conversation {
   }
 }
 
-function connectTls(options: tls.ConnectionOptions): Promise<tls.TLSSocket> {
+/** Resolves once `ready` fires on the socket; a silent peer fails after `timeoutMs` (no hang until Lambda's timeout). */
+function opened<T extends net.Socket>(socket: T, ready: string, timeoutMs: number): Promise<T> {
   return new Promise((resolve, reject) => {
-    const socket = tls.connect(options, () => {
-      socket.removeListener('error', reject);
+    const timer = setTimeout(() => socket.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    socket.once(ready, () => {
+      clearTimeout(timer);
+      socket.removeListener('error', fail);
       resolve(socket);
     });
-    socket.once('error', reject);
+    const fail = (err: Error) => {
+      clearTimeout(timer);
+      reject(err);
+    };
+    socket.once('error', fail);
   });
 }
 
-function connectPlain(host: string, port: number): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port }, () => {
-      socket.removeListener('error', reject);
-      resolve(socket);
-    });
-    socket.once('error', reject);
-  });
-}
+const connectTls = (options: tls.ConnectionOptions, timeoutMs: number) =>
+  opened(tls.connect(options), 'secureConnect', timeoutMs);
+
+const connectPlain = (host: string, port: number, timeoutMs: number) =>
+  opened(net.connect({ host, port }), 'connect', timeoutMs);
 
 /** One SMTP AUTH attempt; resolves when the server accepted the credentials (235). */
 export async function smtpAuthenticate(o: SmtpProbeOptions): Promise<void> {
@@ -146,8 +149,8 @@ export async function smtpAuthenticate(o: SmtpProbeOptions): Promise<void> {
   const tlsOptions = { servername: o.host, ca: o.ca, minVersion: 'TLSv1.2' as const };
   const wrapper = tlsModeOf(o.port) === SmtpTlsMode.WRAPPER;
   const first = wrapper
-    ? await connectTls({ ...tlsOptions, host: address, port: o.connectPort ?? o.port, timeout: timeoutMs })
-    : await connectPlain(address, o.connectPort ?? o.port);
+    ? await connectTls({ ...tlsOptions, host: address, port: o.connectPort ?? o.port }, timeoutMs)
+    : await connectPlain(address, o.connectPort ?? o.port, timeoutMs);
   const smtp = new Conversation(first, timeoutMs);
   try {
     await smtp.expect('greeting', undefined, [220]);
@@ -157,7 +160,7 @@ export async function smtpAuthenticate(o: SmtpProbeOptions): Promise<void> {
         throw new SmtpReplyError('EHLO', 250, 'without STARTTLS: refusing to authenticate in clear');
       }
       await smtp.expect('STARTTLS', 'STARTTLS', [220]);
-      const secure = await connectTls({ ...tlsOptions, socket: smtp.detach() });
+      const secure = await connectTls({ ...tlsOptions, socket: smtp.detach() }, timeoutMs);
       smtp.attach(secure, timeoutMs);
       await smtp.expect('EHLO', 'EHLO ses-relay-rotation', [250]);
     }
