@@ -255,7 +255,11 @@ export class SesSmtpCredentials extends Construct {
   readonly endpoint: string;
   /** The SMTP port. */
   readonly port: number;
-  /** The SMTP user name (the access key id); not a secret. */
+  /**
+   * The SMTP user name (the access key id) the custom resource last stored; not a secret. It
+   * changes when CloudFormation changes the credentials; a rotation changes the key without
+   * changing this attribute (relays read the secret, not this).
+   */
   readonly accessKeyId: string;
 
   constructor(scope: Construct, id: string, props: SesSmtpCredentialsProps = {}) {
