@@ -6,7 +6,7 @@ import { type AddressInfo, createServer } from 'node:net';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { SMTPServer } from 'smtp-server';
-import { testSecret } from '../../lib/handlers/smtp-credentials/rotation';
+import { probeTarget, testSecret } from '../../lib/handlers/smtp-credentials/rotation';
 import {
   isRetryable,
   smtpAuthenticate,
@@ -192,3 +192,21 @@ test('a version that is not AWSPENDING any more fails the step without connectin
 function cred() {
   return { username: NEW.username, password: NEW.password };
 }
+
+test.each<[string, Partial<StoredCredentials>, { host: string; port: number }]>([
+  ['the regional endpoint and port of the secret', {}, { host: HOST, port: 587 }],
+  ['the TLS wrapper port', { port: 2465 }, { host: HOST, port: 2465 }],
+  ['587 instead of 25, which Lambda blocks', { port: 25 }, { host: HOST, port: 587 }],
+  [
+    'the FIPS endpoint when the secret names it',
+    { region: 'us-east-1', endpoint: 'email-smtp-fips.us-east-1.amazonaws.com' },
+    { host: 'email-smtp-fips.us-east-1.amazonaws.com', port: 587 },
+  ],
+  [
+    'the public endpoint instead of a VPC endpoint the rotation function cannot reach',
+    { endpoint: 'vpce-0abc-123.email-smtp.eu-west-1.vpce.amazonaws.com' },
+    { host: HOST, port: 587 },
+  ],
+])('testSecret authenticates at %s', (_what, change, target) => {
+  expect(probeTarget({ ...NEW, ...change })).toEqual(target);
+});
