@@ -393,7 +393,9 @@ export class SesSmtpCredentials extends Construct {
     const period = props.rotationPeriod;
     if (period === undefined) return undefined;
     const days = period.toDays({ integral: false });
-    if (!Number.isInteger(days) || days < MIN_ROTATION_DAYS || days > MAX_ROTATION_DAYS) {
+    // A period known only at deploy time (a token) is passed on unchecked.
+    const outOfRange = !Number.isInteger(days) || days < MIN_ROTATION_DAYS || days > MAX_ROTATION_DAYS;
+    if (!period.isUnresolved() && outOfRange) {
       throw new Error(
         `${this.node.path}: rotationPeriod: got ${period.toHumanString()}; allowed: whole days from ${MIN_ROTATION_DAYS} to ${MAX_ROTATION_DAYS} (Duration.days(30))`,
       );

@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { App, Duration, Stack } from 'aws-cdk-lib';
+import { App, Duration, Lazy, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -228,6 +228,13 @@ describe('SesSmtpCredentials', () => {
       expect(() => withCredentials({ rotationPeriod })).toThrow(
         `Test/Smtp: rotationPeriod: got ${shown}; allowed: whole days from 1 to 365 (Duration.days(30))`,
       );
+    });
+
+    test('a period known only at deploy time (a token) reaches the schedule unchecked', () => {
+      const { template } = withCredentials({ rotationPeriod: Duration.days(Lazy.number({ produce: () => 45 })) });
+      template.hasResourceProperties('AWS::SecretsManager::RotationSchedule', {
+        RotationRules: { AutomaticallyAfterDays: 45 },
+      });
     });
 
     test('1 and 365 days are allowed', () => {
