@@ -1,5 +1,5 @@
 // The CDK app: reads context (see README "The app"), builds MailRelayStack. Thin.
-import { App } from 'aws-cdk-lib';
+import { App, Duration } from 'aws-cdk-lib';
 import { DmarcPolicy, MailRelayStack } from '../lib';
 import { numberFrom, splitList } from '../lib/private/parse';
 
@@ -26,6 +26,13 @@ if (Number.isNaN(rate)) {
   );
 }
 
+const rotationDays = numberFrom(ctx('rotationPeriod'));
+if (Number.isNaN(rotationDays)) {
+  throw new Error(
+    `context rotationPeriod: invalid value ${JSON.stringify(ctx('rotationPeriod'))}: whole days between rotations, e.g. 30`,
+  );
+}
+
 new MailRelayStack(app, ctx('stackName') ?? 'SesRelay', {
   env: {
     account: process.env.CDK_DEFAULT_ACCOUNT,
@@ -42,5 +49,7 @@ new MailRelayStack(app, ctx('stackName') ?? 'SesRelay', {
   relayNetworks: list('relayNetworks'),
   smtpPort: port,
   maxSendRate: rate,
+  rotation: ctx('rotation') !== 'false',
+  rotationPeriod: rotationDays === undefined ? undefined : Duration.days(rotationDays),
 });
 app.synth();

@@ -1,6 +1,6 @@
 // MailRelayStack: the ready-to-deploy mail relay. A sending identity, SMTP credentials, a VPC
 // and a relay hub in it; outputs tell what is left to do.
-import { CfnOutput, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -66,6 +66,17 @@ export interface MailRelayStackProps extends StackProps {
    * @default - read at boot from SES
    */
   readonly maxSendRate?: number;
+  /**
+   * Rotate the SMTP credentials' access key on a schedule (see `rotationPeriod`).
+   * @default true
+   */
+  readonly rotation?: boolean;
+  /**
+   * How often the access key rotates, 1 to 365 whole days; relays pick up the new key within
+   * minutes and the previous key stays valid until the next rotation.
+   * @default Duration.days(30)
+   */
+  readonly rotationPeriod?: Duration;
 }
 
 /**
@@ -106,6 +117,7 @@ export class MailRelayStack extends Stack {
         enableKeyRotation: true,
         description: 'ses-relay SMTP credentials',
       }),
+      rotationPeriod: props.rotation === false ? undefined : (props.rotationPeriod ?? Duration.days(30)),
     });
 
     const vpcCidr = props.vpcCidr ?? '10.0.0.0/16';

@@ -18,7 +18,7 @@ for (const name of existsSync(handlers) ? readdirSync(handlers) : []) {
     outfile: join(root, 'dist/handlers', name, 'index.js'),
     bundle: true,
     platform: 'node',
-    target: 'node20',
+    target: 'node24',
     format: 'cjs',
     minify: true,
     legalComments: 'none',

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as cdk from 'aws-cdk-lib';
-import { App, Stack } from 'aws-cdk-lib';
+import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -254,6 +254,17 @@ describe('MailRelayStack (the app stack)', () => {
     expect(nagFindings(a, [new AwsSolutionsChecks(a), new NIST80053R5Checks(a)])).toEqual([]);
   });
 
+  // Credential rotation (issue 10): on by default, every 30 days; a prop and a context key change it.
+  test('credentials rotate every 30 days by default; rotationPeriod changes it, rotation: false turns it off', () => {
+    const rules = (props: MailRelayStackProps) =>
+      Object.values(relayStack(props).template().findResources('AWS::SecretsManager::RotationSchedule')).map(
+        (r) => r.Properties.RotationRules,
+      );
+    expect(rules({})).toEqual([{ AutomaticallyAfterDays: 30 }]);
+    expect(rules({ rotationPeriod: Duration.days(7) })).toEqual([{ AutomaticallyAfterDays: 7 }]);
+    expect(rules({ rotation: false })).toEqual([]);
+  });
+
   test('snapshot', () => {
     expect(stableTemplate(relayStack().stack)).toMatchSnapshot();
   });
@@ -267,8 +278,8 @@ const VARIANTS: [string, MailRelayStackProps][] = [
     { hostedZoneId: 'Z0123456789ABC', dmarcPolicy: DmarcPolicy.REJECT, fromAddresses: ['*@example.com'] },
   ],
   [
-    'email address, no configuration set, port 465',
-    { emailAddress: 'a@example.org', configurationSet: false, smtpPort: 465 },
+    'email address, no configuration set, port 465, no rotation',
+    { emailAddress: 'a@example.org', configurationSet: false, smtpPort: 465, rotation: false },
   ],
 ];
 
@@ -466,6 +477,8 @@ describe('input validation', () => {
     [{ smtpPort: '587;reboot' }, 'context smtpPort: invalid value "587;reboot": a port number'],
     [{ maxSendRate: 'fast' }, 'context maxSendRate: invalid value "fast": messages per second, e.g. 14'],
     [{ dmarc: 'maybe' }, 'context dmarc: invalid value "maybe": allowed: none, quarantine, reject'],
+    [{ rotationPeriod: '30d' }, 'context rotationPeriod: invalid value "30d": whole days between rotations, e.g. 30'],
+    [{ rotationPeriod: '400' }, 'SesRelay/Smtp: rotationPeriod: got 400 days; allowed: whole days from 1 to 365'],
   ])('the app refuses the context %j', (context, message) => {
     const r = spawnSync(process.execPath, [join('node_modules', 'tsx', 'dist', 'cli.mjs'), join('bin', 'app.ts')], {
       encoding: 'utf8',

@@ -1,12 +1,12 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { App, Stack } from 'aws-cdk-lib';
+import { App, Duration, Lazy, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as ses from 'aws-cdk-lib/aws-ses';
-import { AwsSolutionsChecks } from 'cdk-nag';
+import { AwsSolutionsChecks, NIST80053R5Checks } from 'cdk-nag';
 import { SesSmtpCredentials, type SesSmtpCredentialsProps } from '../lib';
 import { CREDENTIALS_PROPERTY_KEYS, nagFindings, stableTemplate } from './helpers/template';
 
@@ -117,8 +117,10 @@ describe('SesSmtpCredentials', () => {
     );
   });
 
-  test('the handler may touch only that user and that secret', () => {
+  test('the handlers may touch only the users the construct makes (their path) and that secret', () => {
     const { template } = withCredentials();
+    template.hasResourceProperties('AWS::IAM::User', { Path: '/ses-relay/Test/' });
+    template.hasResourceProperties('Custom::SesSmtpCredentials', { OwnsUserKeys: 'true' });
     const policies = template.findResources('AWS::IAM::Policy', {
       Properties: { Roles: [{ Ref: Match.stringLikeRegexp('HandlerRole') }] },
     });
@@ -126,18 +128,168 @@ describe('SesSmtpCredentials', () => {
     expect(statements).toEqual(
       expect.arrayContaining([
         {
-          Action: ['iam:CreateAccessKey', 'iam:DeleteAccessKey', 'iam:ListAccessKeys'],
+          Action: ['iam:CreateAccessKey', 'iam:DeleteAccessKey', 'iam:GetAccessKeyLastUsed', 'iam:ListAccessKeys'],
           Effect: 'Allow',
-          Resource: { 'Fn::GetAtt': [expect.stringMatching(/SmtpUser/), 'Arn'] },
+          Resource: {
+            'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::123456789012:user/ses-relay/Test/*']],
+          },
         },
         {
-          Action: ['secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue'],
+          Action: [
+            'secretsmanager:DescribeSecret',
+            'secretsmanager:GetSecretValue',
+            'secretsmanager:ListSecretVersionIds',
+            'secretsmanager:PutSecretValue',
+            'secretsmanager:UpdateSecretVersionStage',
+          ],
           Effect: 'Allow',
           Resource: { Ref: expect.stringMatching(/SmtpSecret/) },
         },
       ]),
     );
-    expect(JSON.stringify(statements)).not.toMatch(/"Resource":"\*"/);
+    const text = JSON.stringify(statements);
+    expect(text).not.toMatch(/"Resource":"\*"/);
+    expect(text).not.toContain('GetRandomPassword');
+    expect(text.match(/iam:CreateAccessKey/g)).toHaveLength(1);
+  });
+
+  test('an existing user: key actions on that user only, and keys the secret does not name are left alone', () => {
+    const s = stack();
+    const user = new iam.User(s, 'Existing');
+    const identity = ses.EmailIdentity.fromEmailIdentityName(s, 'I', 'example.com');
+    new SesSmtpCredentials(s, 'Smtp', { identities: [identity], user });
+    const t = Template.fromStack(s);
+    t.hasResourceProperties('Custom::SesSmtpCredentials', { OwnsUserKeys: 'false' });
+    const doc = JSON.stringify(t.findResources('AWS::IAM::Policy'));
+    expect(doc).toContain(
+      '"Action":["iam:CreateAccessKey","iam:DeleteAccessKey","iam:GetAccessKeyLastUsed","iam:ListAccessKeys"],"Effect":"Allow","Resource":{"Fn::GetAtt":["Existing',
+    );
+    expect(doc).not.toContain('user/ses-relay/');
+  });
+
+  describe('rotation', () => {
+    test('a schedule every rotationPeriod days, by a rotation function only Secrets Manager may invoke, for that secret', () => {
+      const { template } = withCredentials({ rotationPeriod: Duration.days(30) });
+      const fn = Object.entries(
+        template.findResources('AWS::Lambda::Function', {
+          Properties: { Handler: 'index.rotationHandler' },
+        }),
+      );
+      expect(fn).toHaveLength(1);
+      const [fnId, rotationFn] = fn[0];
+      expect(rotationFn.Properties).toMatchObject({ Runtime: 'nodejs24.x', Timeout: 600 });
+      const schedule = Object.values(template.findResources('AWS::SecretsManager::RotationSchedule'));
+      expect(schedule).toHaveLength(1);
+      expect(schedule[0].Properties).toEqual({
+        SecretId: { Ref: expect.stringMatching(/^SmtpSecret/) },
+        RotationLambdaARN: { 'Fn::GetAtt': [fnId, 'Arn'] },
+        RotationRules: { AutomaticallyAfterDays: 30 },
+        RotateImmediatelyOnUpdate: false,
+      });
+      // The first rotation needs the credentials the custom resource writes.
+      expect(schedule[0].DependsOn).toEqual(expect.arrayContaining([expect.stringMatching(/^Smtp[0-9A-F]{8}$/)]));
+      template.hasResourceProperties('AWS::Lambda::Permission', {
+        FunctionName: { 'Fn::GetAtt': [fnId, 'Arn'] },
+        Principal: 'secretsmanager.amazonaws.com',
+        SourceArn: { Ref: Match.stringLikeRegexp('^SmtpSecret') },
+      });
+      template.resourceCountIs('AWS::Lambda::Permission', 1);
+    });
+
+    test('without rotationPeriod, no schedule and no rotation function', () => {
+      const { template } = withCredentials();
+      template.resourceCountIs('AWS::SecretsManager::RotationSchedule', 0);
+      expect(
+        Object.keys(
+          template.findResources('AWS::Lambda::Function', {
+            Properties: { Handler: 'index.rotationHandler' },
+          }),
+        ),
+      ).toEqual([]);
+    });
+
+    test('one rotation function per stack, one permission per secret', () => {
+      const s = stack();
+      const identity = ses.EmailIdentity.fromEmailIdentityName(s, 'I', 'example.com');
+      new SesSmtpCredentials(s, 'A', { identities: [identity], rotationPeriod: Duration.days(7) });
+      new SesSmtpCredentials(s, 'B', { identities: [identity], rotationPeriod: Duration.days(90) });
+      const t = Template.fromStack(s);
+      t.resourceCountIs('AWS::SecretsManager::RotationSchedule', 2);
+      t.resourceCountIs('AWS::Lambda::Permission', 2);
+      t.resourceCountIs('AWS::Lambda::Function', 3); // handler, Provider framework, rotation
+    });
+
+    test.each<[string, Duration]>([
+      ['12 hours', Duration.hours(12)],
+      ['0 days', Duration.days(0)],
+      ['366 days', Duration.days(366)],
+      ['1 day 12 hours', Duration.hours(36)],
+    ])('refuses a rotationPeriod of %s, naming the path, the prop and what is allowed', (shown, rotationPeriod) => {
+      expect(() => withCredentials({ rotationPeriod })).toThrow(
+        `Test/Smtp: rotationPeriod: got ${shown}; allowed: whole days from 1 to 365 (Duration.days(30))`,
+      );
+    });
+
+    test('a period known only at deploy time (a token) reaches the schedule unchecked', () => {
+      const { template } = withCredentials({ rotationPeriod: Duration.days(Lazy.number({ produce: () => 45 })) });
+      template.hasResourceProperties('AWS::SecretsManager::RotationSchedule', {
+        RotationRules: { AutomaticallyAfterDays: 45 },
+      });
+    });
+
+    test('1 and 365 days are allowed', () => {
+      expect(() => withCredentials({ rotationPeriod: Duration.days(1) })).not.toThrow();
+      expect(() => withCredentials({ rotationPeriod: Duration.days(365) })).not.toThrow();
+    });
+
+    test('rotating the keys of an existing user takes manageExistingUserKeys', () => {
+      const s = stack();
+      const user = new iam.User(s, 'Existing');
+      const identity = ses.EmailIdentity.fromEmailIdentityName(s, 'I', 'example.com');
+      expect(
+        () => new SesSmtpCredentials(s, 'Smtp', { identities: [identity], user, rotationPeriod: Duration.days(30) }),
+      ).toThrow(
+        "Test/Smtp: rotationPeriod: got 30 days with an existing user (the user prop): each rotation deletes that user's access keys other than the current one; set manageExistingUserKeys: true to allow it, or leave rotationPeriod unset",
+      );
+      new SesSmtpCredentials(s, 'Allowed', {
+        identities: [identity],
+        user,
+        rotationPeriod: Duration.days(30),
+        manageExistingUserKeys: true,
+      });
+      const t = Template.fromStack(s);
+      t.hasResourceProperties('Custom::SesSmtpCredentials', { OwnsUserKeys: 'true' });
+      t.resourceCountIs('AWS::SecretsManager::RotationSchedule', 1);
+    });
+
+    /** Credentials as NIST 800-53 wants them: the secret under a customer managed key. */
+    function nistReady(rotationPeriod?: Duration) {
+      const s = stack();
+      const identity = ses.EmailIdentity.fromEmailIdentityName(s, 'I', 'example.com');
+      const encryptionKey = new kms.Key(s, 'Key', { enableKeyRotation: true });
+      new SesSmtpCredentials(s, 'Smtp', { identities: [identity], encryptionKey, rotationPeriod });
+      return { s };
+    }
+
+    test('cdk-nag AwsSolutions and NIST 800-53 R5: no findings, and no rotation acknowledgment left', () => {
+      const { s } = nistReady(Duration.days(30));
+      const secret = s.node.findChild('Smtp').node.findChild('Secret');
+      const acks = JSON.stringify(secret.node.findAll().flatMap((c) => c.node.metadata));
+      expect(acks).not.toContain('SMG4');
+      expect(acks).not.toContain('SecretsManagerRotationEnabled');
+      const app = s.node.root as App;
+      expect(nagFindings(app, [new AwsSolutionsChecks(app), new NIST80053R5Checks(app)])).toEqual([]);
+    });
+
+    test('cdk-nag without rotation: clean, the missing rotation acknowledged with its reason', () => {
+      const { s } = nistReady();
+      const secret = s.node.findChild('Smtp').node.findChild('Secret');
+      expect(JSON.stringify(secret.node.findAll().flatMap((c) => c.node.metadata))).toContain(
+        'Rotation is off (rotationPeriod unset)',
+      );
+      const app = s.node.root as App;
+      expect(nagFindings(app, [new AwsSolutionsChecks(app), new NIST80053R5Checks(app)])).toEqual([]);
+    });
   });
 
   test('one provider per stack, whatever the number of credentials', () => {

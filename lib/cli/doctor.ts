@@ -1,6 +1,9 @@
 // `ses-relay doctor`: tells why mail from an identity is or is not flowing through SES (account
 // sending status and sandbox, quota and rate, identity verification, DKIM, MAIL FROM,
-// configuration set), as text or JSON; exits non-zero when the account cannot send from it.
+// configuration set) and, given the credentials' secret, how old their access key is and when it
+// rotated and rotates next; as text or JSON; exits non-zero when the account cannot send from it.
+import { GetAccessKeyLastUsedCommand, IAMClient, ListAccessKeysCommand } from '@aws-sdk/client-iam';
+import { DescribeSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import {
   GetAccountCommand,
   type GetAccountCommandOutput,
@@ -17,6 +20,10 @@ export interface DoctorOptions {
   readonly region?: string;
   readonly identity?: string;
   readonly configurationSet?: string;
+  /** Name or ARN of the SesSmtpCredentials secret: adds the key age and rotation checks. */
+  readonly secretId?: string;
+  /** Region of the secret. @default - `region` */
+  readonly secretRegion?: string;
   readonly json?: boolean;
 }
 
@@ -150,6 +157,94 @@ export async function diagnose(
   return { region, identity, canSend: !checks.some((c) => c.severity === 'fail'), checks };
 }
 
+/** Security Hub IAM.3 flags access keys older than this when nothing rotates them. */
+const UNROTATED_KEY_MAX_DAYS = 90;
+const DAY_MS = 86_400_000;
+
+function day(date: Date | undefined): string {
+  return date ? date.toISOString().slice(0, 10) : 'never';
+}
+
+/** The rotation period in days from Secrets Manager's rules (`AutomaticallyAfterDays` or `rate(N days)`). */
+function rotationDays(rules: { AutomaticallyAfterDays?: number; ScheduleExpression?: string } | undefined) {
+  if (rules?.AutomaticallyAfterDays) return rules.AutomaticallyAfterDays;
+  const rate = /^rate\((\d+) days?\)$/.exec(rules?.ScheduleExpression ?? '');
+  return rate ? Number(rate[1]) : undefined;
+}
+
+/**
+ * What the credentials' secret and IAM say about the SMTP key: its age against the rotation
+ * period, the last and next rotation, a rotation that did not finish. Reads the secret's current
+ * version for the key id (the SMTP user name) only; the password is never kept or shown.
+ */
+export async function credentialsChecks(
+  secrets: SecretsManagerClient,
+  iam: IAMClient,
+  secretId: string,
+  now: Date = new Date(),
+): Promise<DoctorCheck[]> {
+  const checks: DoctorCheck[] = [];
+  const add: Add = (check, severity, detail) => checks.push({ check, severity, detail });
+  const described = await secrets.send(new DescribeSecretCommand({ SecretId: secretId }));
+  const current = await secrets.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: 'AWSCURRENT' }));
+  let keyId: string | undefined;
+  try {
+    const parsed = JSON.parse(current.SecretString ?? '') as { username?: unknown };
+    keyId = typeof parsed.username === 'string' ? parsed.username : undefined;
+  } catch {
+    keyId = undefined;
+  }
+  const period = described.RotationEnabled ? rotationDays(described.RotationRules) : undefined;
+  if (!keyId) {
+    add('SMTP key', 'fail', `${secretId} holds no SES SMTP credentials yet (is the stack deployed?)`);
+    return checks;
+  }
+  let user: string | undefined;
+  try {
+    user = (await iam.send(new GetAccessKeyLastUsedCommand({ AccessKeyId: keyId }))).UserName;
+  } catch (err) {
+    if (!['NoSuchEntityException', 'NoSuchEntity', 'NotFoundException'].includes(errorName(err))) throw err;
+  }
+  const created = user
+    ? (await iam.send(new ListAccessKeysCommand({ UserName: user }))).AccessKeyMetadata?.find(
+        (k) => k.AccessKeyId === keyId,
+      )?.CreateDate
+    : undefined;
+  if (!user) {
+    add('SMTP key', 'fail', `${keyId} no longer exists in IAM: relays cannot authenticate with SES`);
+  } else {
+    const age = created ? Math.floor((now.getTime() - created.getTime()) / DAY_MS) : undefined;
+    const limit = period ?? UNROTATED_KEY_MAX_DAYS;
+    const old = age !== undefined && age > limit;
+    const why = period
+      ? `older than the rotation period (${period} days): check the rotation function's logs`
+      : `older than ${UNROTATED_KEY_MAX_DAYS} days (Security Hub IAM.3)`;
+    add('SMTP key', old ? 'warn' : 'ok', `${keyId} of ${user}, ${age ?? '?'} days old${old ? `: ${why}` : ''}`);
+  }
+  if (period) {
+    add(
+      'rotation',
+      'ok',
+      `every ${period} days; last ${day(described.LastRotatedDate)}, next ${day(described.NextRotationDate)}`,
+    );
+  } else {
+    add(
+      'rotation',
+      'warn',
+      'off: the key changes only when the stack changes the credentials (SesSmtpCredentials rotationPeriod)',
+    );
+  }
+  const stages = Object.values(described.VersionIdsToStages ?? {});
+  if (stages.some((s) => s.includes('AWSPENDING') && !s.includes('AWSCURRENT'))) {
+    add(
+      'rotation',
+      'warn',
+      "a rotation did not finish (AWSPENDING is set): the current key stays in use; see the rotation function's logs",
+    );
+  }
+  return checks;
+}
+
 const MARK: Record<Severity, string> = { ok: 'ok  ', warn: 'warn', fail: 'FAIL' };
 
 export function formatReport(report: DoctorReport): string {
@@ -167,6 +262,13 @@ export async function doctorCommand(options: DoctorOptions, io: CliIo, client?: 
     throw new UsageError(`--region: ${(err as Error).message}`);
   }
   if (!options.identity) throw new UsageError('--identity is required: the domain or address you send from');
+  if (options.secretRegion !== undefined) {
+    try {
+      assertRegion(options.secretRegion);
+    } catch (err) {
+      throw new UsageError(`--secret-region: ${(err as Error).message}`);
+    }
+  }
   const ses = client ?? new SESv2Client({ region: options.region });
   let report: DoctorReport;
   try {
@@ -174,6 +276,26 @@ export async function doctorCommand(options: DoctorOptions, io: CliIo, client?: 
   } catch (err) {
     io.stderr(`ses-relay: cannot ask SES in ${options.region}: ${errorName(err)}: ${(err as Error).message}\n`);
     return 1;
+  }
+  if (options.secretId) {
+    const secretRegion = options.secretRegion ?? options.region;
+    try {
+      const checks = await credentialsChecks(
+        new SecretsManagerClient({ region: secretRegion }),
+        new IAMClient({ region: secretRegion }),
+        options.secretId,
+      );
+      report = {
+        ...report,
+        canSend: report.canSend && !checks.some((c) => c.severity === 'fail'),
+        checks: [...report.checks, ...checks],
+      };
+    } catch (err) {
+      io.stderr(
+        `ses-relay: cannot read the credentials ${options.secretId} in ${secretRegion}: ${errorName(err)}: ${(err as Error).message}\n`,
+      );
+      return 1;
+    }
   }
   io.stdout(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
   return report.canSend ? 0 : 1;

@@ -46,6 +46,8 @@ function program(io: CliIo, result: { code: number }): Command {
     .option('--region <region>', 'SES region, e.g. eu-west-1')
     .option('--identity <name>', 'the domain or address you send from')
     .option('--configuration-set <name>', 'also check that this configuration set exists')
+    .option('--secret-id <id>', 'also check the SMTP key of these credentials: its age, last and next rotation')
+    .option('--secret-region <region>', 'region of the secret (default: --region)')
     .option('--json', 'print the report as JSON')
     .action(async (opts) => {
       result.code = await doctorCommand(opts, io);

@@ -46,6 +46,7 @@ export function nagFindings(app: App, packs: IPolicyValidationPlugin[]): string[
 /** The custom resource's properties: names only, never a secret. */
 export const CREDENTIALS_PROPERTY_KEYS = [
   'Endpoint',
+  'OwnsUserKeys',
   'Port',
   'SecretArn',
   'ServiceTimeout',
