@@ -67,7 +67,7 @@ function stateFile(): string {
 
 describe('pacer', () => {
   (existsSync(RUFF) ? test : test.skip)('passes ruff check and ruff format', () => {
-    for (const file of [PACER]) {
+    for (const file of [PACER, join(PACER, '..', 'configuration_set.py')]) {
       for (const args of [['check'], ['format', '--check']]) {
         const r = spawnSync(RUFF, [...args, file], { cwd: ROOT, encoding: 'utf8' });
         expect([r.status, r.stdout.trim().split('\n').at(-1)]).toEqual([
