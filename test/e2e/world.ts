@@ -141,6 +141,13 @@ export class Standin {
     await this.waitFor(() => this.count('mode') > before, 5000, `mode ${mode}`);
   }
 
+  /** Replaces the set of credentials the stand-in accepts at AUTH (from its next AUTH on). */
+  async setCredentials(credentials: readonly WorldCredentials[]): Promise<void> {
+    const before = this.count('credentials');
+    this.control.write(`${JSON.stringify({ credentials })}\n`);
+    await this.waitFor(() => this.count('credentials') > before, 5000, 'credentials');
+  }
+
   /** Ends the stand-in and its children (tsx runs the script in a child node process). */
   stop(): Promise<void> {
     const exited = new Promise<void>((resolve) => {
@@ -229,11 +236,19 @@ export class World {
 
   /**
    * Starts the SES stand-in on a port, with a certificate set (ses, impostor, selfsigned) and,
-   * optionally, a send-rate quota in messages per second.
+   * optionally, a send-rate quota in recipients per second enforced by a rate model: `bucket` (a
+   * token bucket, the default) or `window` (a strict sliding second); see ses-standin.ts.
    */
   async startStandin(
     creds: WorldCredentials,
-    opts: { port?: number; cert?: string; wrapper?: boolean; mode?: string; quota?: number } = {},
+    opts: {
+      port?: number;
+      cert?: string;
+      wrapper?: boolean;
+      mode?: string;
+      quota?: number;
+      rateModel?: 'bucket' | 'window';
+    } = {},
   ): Promise<Standin> {
     const cert = opts.cert ?? 'ses';
     const mode = opts.mode ?? 'accept';
@@ -254,6 +269,8 @@ export class World {
         SES_HOST,
         '--quota',
         String(opts.quota ?? 0),
+        '--rate-model',
+        opts.rateModel ?? 'bucket',
       ],
       { STANDIN_USER: creds.username, STANDIN_PASSWORD: creds.password },
     );

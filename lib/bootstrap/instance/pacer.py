@@ -1,12 +1,9 @@
-"""ses-relay pacer: keeps Postfix's deliveries to SES within the account's maximum send rate.
-
-Postfix's SMTP client looks up the outcome of every delivery, one recipient at a time, in
-smtp_delivery_status_filter; ours is this socketmap server, run by spawn(8) on the socket's
-stdin and stdout (one process per SMTP client). It books each recipient a turn of 1/RATE s in a
-schedule all its processes share (the time of the next free turn, in STATE_FILE under an
-exclusive lock), and answers "not found", so no status changes, once that turn is over: until
-then the SMTP client waits, and so does its next delivery. SES counts its send rate in recipients
-too.
+"""ses-relay pacer: at most RATE recipients to SES in any second. A socketmap server (spawn(8) runs
+one per SMTP client) asked about SES's replies (smtp_reply_filter) and recipients' outcomes
+(smtp_delivery_status_filter) answers "not found" late: a transaction waits for a turn of
+(1 + GUARD) / RATE s, shared in STATE_FILE, right before MAIL FROM: at the AUTH reply (235) or at
+the reply to the RSET checking a cached connection (the first 250 after a delivery, or two after
+a failure: Postfix may abort it with RSET). Further recipients take a turn at their outcome.
 Usage: pacer.py RATE STATE_FILE (Python 3.6+, standard library only).
 """
 
@@ -14,6 +11,9 @@ import fcntl
 import os
 import sys
 import time
+
+# Turns 1 % longer than 1/RATE absorb 10 ms of variation in when SES counts a message.
+GUARD = 0.01
 
 
 # The next netstring's payload; None when Postfix has closed the connection.
@@ -33,36 +33,74 @@ def read_query(stream):
     return payload
 
 
-# Books the next free turn in the shared schedule; returns the seconds until it is over.
-def book_turn(fd, interval, now):
+# Applies step(free, last) -> (wait, free, last) to the schedule: the next free turn, the last start.
+def locked(fd, now, step):
     fcntl.flock(fd, fcntl.LOCK_EX)
     try:
         try:
-            free_at = float(os.pread(fd, 64, 0))
+            free, last = (float(v) for v in os.pread(fd, 64, 0).split())
         except ValueError:
-            free_at = 0.0
-        # A turn a minute away is a clock that went back, not a queue: start again from now.
-        if free_at > now + 60:
-            free_at = now
-        over = max(now, free_at) + interval
-        os.pwrite(fd, (b"%.6f" % over).ljust(32), 0)
-        return over - now
+            free = last = 0.0
+        if max(free, last) > now + 60:  # a clock that went back, not a queue
+            free, last = now, 0.0
+        wait, free, last = step(free, last)
+        os.pwrite(fd, (b"%.9f %.9f" % (free, last)).ljust(64), 0)
+        return wait
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
 
 
-# Queries are "NAME STATUS TEXT". Mail that never reached SES (4.4.x: connection refused, timed
-# out, no route) takes no turn.
+# Books the next free turn; returns the seconds until it starts.
+def book_turn(fd, interval, now):
+    return locked(fd, now, lambda free, last: (max(now, free) - now, max(now, free) + interval, last))
+
+
+# Starts now if a turn has passed since the last start (a process woken late must not start right
+# behind the next), else returns the seconds to wait.
+def start_now(fd, interval, now):
+    def step(free, last):
+        if now < last + interval:
+            return last + interval - now, free, last
+        return 0, max(free, now + interval), now
+
+    return locked(fd, now, step)
+
+
+# Waits for a booked turn, then for the transaction's start.
+def take_turn(fd, interval, clock, sleep):
+    sleep(book_turn(fd, interval, clock()))
+    wait = start_now(fd, interval, clock())
+    while wait:
+        sleep(wait)
+        wait = start_now(fd, interval, clock())
+
+
 def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
     fd = os.open(state_file, os.O_RDWR | os.O_CREAT, 0o600)
+    interval = (1 + GUARD) / rate
+    armed = 1  # 250 replies to take as an RSET check
+    covered = False  # the delivery's first recipient had its turn
     try:
         while True:
             query = read_query(stdin)
             if query is None:
                 return
-            status = query.split(b" ", 2)[1:2]
-            if not (status and status[0].startswith(b"4.4.")):
-                sleep(book_turn(fd, 1.0 / rate, clock()))
+            name, _, key = query.partition(b" ")
+            code = key[:4]
+            if name == b"reply":
+                if code == b"235 " or (code == b"250 " and armed):
+                    take_turn(fd, interval, clock, sleep)
+                    covered = True
+                    armed = armed - 1 if code == b"250 " else 0
+                elif code[:3] == b"220":  # a new connection
+                    armed = 0
+            elif key.startswith(b"4.4."):  # never reached SES
+                armed = max(armed, 1)
+            else:
+                if not covered:
+                    book_turn(fd, interval, clock())
+                covered = False
+                armed = max(armed, 1 if key[:1] == b"2" else 2)
             stdout.write(b"9:NOTFOUND ,")
             stdout.flush()
     finally:
@@ -72,7 +110,7 @@ def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
 def main(argv):
     try:
         rate = float(argv[1])
-        if len(argv) != 3 or not rate > 0:
+        if len(argv) != 3 or not 0 < rate < float("inf"):
             raise ValueError
     except (IndexError, ValueError):
         sys.stderr.write("usage: pacer.py RATE STATE_FILE (RATE: recipients per second, more than 0)\n")
@@ -80,7 +118,7 @@ def main(argv):
     try:
         serve(sys.stdin.buffer, sys.stdout.buffer, rate, argv[2])
     except (OSError, ValueError) as err:
-        # Postfix logs a lookup error and keeps the delivery status: mail flows, unpaced.
+        # Postfix defers the delivery on a lookup error: no mail goes unpaced.
         sys.stderr.write(f"pacer: {err}\n")
         return 1
     return 0

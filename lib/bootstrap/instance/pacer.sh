@@ -1,23 +1,18 @@
-# ses-relay instance program, job "pacer": keeps deliveries to SES within the send rate (the
-# account's quota, or its share of it when several relays send at once). Installs pacer.py as a
-# socketmap service of Postfix and sets the connections to SES. Sourced by postfix.sh.
+# ses-relay instance program, job "pacer": at most the send rate (the quota, or this relay's share)
+# of recipients to SES in any second: pacer.py for Postfix, the connections. Sourced by postfix.sh.
 # shellcheck source=common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-PACER=/usr/local/libexec/ses-relay/pacer.py
+HELPERS=/usr/local/libexec/ses-relay
 PACER_DIR=/var/lib/ses-relay
 RATE_NOTE=
-# Recipients per second one reused connection to SES carries at the least (bench/relay.ts measured
-# 15 at a 20 ms round trip; SES answering slowly carries fewer): ceil(rate / this) connections are
-# allowed, at most MAX_CONNECTIONS (Postfix runs at most 100 processes a service), and the pacer,
-# not the number of connections, keeps them to the rate.
-PER_CONNECTION=5
+# Recipients/s a cached connection carries at least (3 round trips each, 5/s at 60 ms in
+# bench/relay.ts): ceil(rate / this) connections, at most MAX_CONNECTIONS (of 100 processes).
+PER_CONNECTION=4
 MAX_CONNECTIONS=50
 
-# The connections and the delay between deliveries that keep to RATE recipients/s, and what that
-# means: "CONNECTIONS DELAY NOTE". PACED=1 when the pacer gives each delivery its turn: then enough
-# connections to reach the rate even when SES answers slowly (PER_CONNECTION recipients/s each),
-# at most MAX_CONNECTIONS. Without it (Postfix 2.x) only a delay of whole seconds paces anything.
+# "CONNECTIONS DELAY NOTE" for RATE recipients/s, PACED (1) by the pacer or (Postfix 2.x) only by
+# a delay of whole seconds.
 pace_for() {
   local whole=${1%.*} conns
   if [ "$2" = 1 ]; then
@@ -32,32 +27,43 @@ pace_for() {
   fi
 }
 
-# Installs the pacer (see pacer.py): Postfix runs it as the unprivileged ses-relay user on a private
-# socket, and it keeps its schedule in $PACER_DIR.
-install_pacer() {
-  local rate=$1 py='' p nologin
+# Installs Python helper $1 in $HELPERS, for Postfix to run with $PYTHON (python3, installed where
+# missing) as the user ses-relay.
+PYTHON=
+install_helper() {
+  local p nologin
   for p in /usr/bin/python3 /usr/libexec/platform-python; do
-    if [ -x "$p" ]; then
-      py=$p
-      break
-    fi
+    [ -n "$PYTHON" ] || [ ! -x "$p" ] || PYTHON=$p
   done
-  if [ -z "$py" ]; then
+  if [ -z "$PYTHON" ]; then
     log "installing python3 for the pacer"
     pkg_install python3 || die "could not install python3 (the pacer needs it)"
-    py=/usr/bin/python3
+    PYTHON=/usr/bin/python3
   fi
   if ! id -u ses-relay >/dev/null 2>&1; then
     nologin=$(command -v nologin || echo /bin/false)
     useradd --system --no-create-home --home-dir / --shell "$nologin" ses-relay || die "could not create the ses-relay user"
   fi
-  (umask 022 && mkdir -p "$PACER_DIR" "${PACER%/*}")
-  chmod 0755 "${PACER%/*}"
+  (umask 022 && mkdir -p "$HELPERS")
+  chmod 0755 "$HELPERS"
+  put_file "$HELPERS/$1" "$(cat "$(dirname "${BASH_SOURCE[0]}")/$1")"
+}
+
+# Installs the pacer, its schedule in $PACER_DIR.
+install_pacer() {
+  local rate=$1
+  install_helper pacer.py
+  (umask 022 && mkdir -p "$PACER_DIR")
   chown ses-relay: "$PACER_DIR"
   chmod 0700 "$PACER_DIR"
-  put_file "$PACER" "$(cat "$(dirname "${BASH_SOURCE[0]}")/pacer.py")"
-  put_service ses-pace unix "ses-pace  unix  -       n       n       -       -       spawn user=ses-relay argv=$py -I -S $PACER $rate $PACER_DIR/schedule"
+  put_service ses-pace unix "ses-pace  unix  -       n       n       -       -       spawn user=ses-relay argv=$PYTHON -I -S $HELPERS/pacer.py $rate $PACER_DIR/schedule"
+  want smtp_reply_filter "socketmap:unix:private/ses-pace:reply"
   want smtp_delivery_status_filter "socketmap:unix:private/ses-pace:pace"
+}
+
+# RATE / RELAYS to 6 digits: more than 0 for all the options accept (1 / 1000 relays is 0.001).
+share_of() {
+  awk -v r="$1" -v n="$2" 'BEGIN { printf "%.6g\n", r / n }'
 }
 
 # The account's maximum send rate, read from SES; 1 (SES's least) when it cannot be read.
@@ -73,16 +79,14 @@ read_quota() {
   echo "$rate"
 }
 
-# Paces delivery to the SES send quota without hammering it: every delivery waits for its turn
-# (the pacer), over a few connections, each reused for many messages (TLS and AUTH once, kept by
-# tlsproxy) instead of up to 20 fresh ones per burst; mail SES throttles anyway (454) is retried
-# in seconds, backing off.
+# Paces delivery to the SES send quota over a few connections, each reused for many messages (TLS
+# and AUTH once, kept by tlsproxy); mail SES throttles anyway (454) is retried in seconds.
 configure_rate() {
   local rate=$MAX_SEND_RATE conns delay paced=0 share=''
   [ "$rate" != 0 ] || rate=$(read_quota)
   # RELAYS relays send with the account's rate at once: this one keeps to its share.
   if [ "$RELAYS" != 1 ]; then
-    rate=$(awk -v r="$rate" -v n="$RELAYS" 'BEGIN { printf "%.2f", r / n }')
+    rate=$(share_of "$rate" "$RELAYS")
     share=" (its share of a rate for $RELAYS relays)"
   fi
   if has_param smtp_delivery_status_filter; then

@@ -87,22 +87,30 @@ configure_postfix() {
   [ "$maps" = "$DB_TYPE:$PF/sasl_passwd" ] || die "main.cf did not take the settings"
 }
 
-# SES reads X-SES-CONFIGURATION-SET. Messages that carry their own keep it: cleanup routes them
-# to the ses-keep transport, which adds nothing; every other message gets ours at delivery.
+# A milter (configuration_set.py) leaves one X-SES-CONFIGURATION-SET atop every message queued,
+# bounces too: the sender's own, else ours. Content, not a route: main.cf routes at delivery.
+CSET_MILTER=unix:private/ses-cset
 configure_configuration_set() {
-  if [ -z "$CONFIGURATION_SET" ]; then
-    # Undo only our own tables: header checks the host already had stay as they are.
-    [ "$(postconf -h header_checks)" != "regexp:$PF/ses_header_checks" ] || want header_checks ''
-    [ "$(postconf -h smtp_header_checks)" != "regexp:$PF/ses_smtp_header_checks" ] || want smtp_header_checks ''
-    return 0
+  local on=0 p list
+  # Earlier releases' header tables: ours to undo.
+  [ "$(postconf -h header_checks)" != "regexp:$PF/ses_header_checks" ] || want header_checks ''
+  [ "$(postconf -h smtp_header_checks)" != "regexp:$PF/ses_smtp_header_checks" ] || want smtp_header_checks ''
+  if [ -n "$CONFIGURATION_SET" ]; then
+    on=1
+    install_helper configuration_set.py
+    put_service ses-cset unix "ses-cset  unix  -       n       n       -       -       spawn user=ses-relay argv=$PYTHON -I -S $HELPERS/configuration_set.py $CONFIGURATION_SET"
+    want internal_mail_filter_classes bounce
+  elif [ "$(postconf -h internal_mail_filter_classes)" = bounce ]; then
+    want internal_mail_filter_classes ''
   fi
-  put_file "$PF/ses_header_checks" "/^X-SES-CONFIGURATION-SET:/ FILTER ses-keep:[$SES_HOST]:$SES_PORT"
-  put_file "$PF/ses_smtp_header_checks" "/^Message-ID:/ PREPEND X-SES-CONFIGURATION-SET: $CONFIGURATION_SET"
-  ensure_service ses-keep unix "ses-keep  unix  -       -       n       -       -       smtp -o smtp_header_checks="
-  want header_checks "regexp:$PF/ses_header_checks"
-  want smtp_header_checks "regexp:$PF/ses_smtp_header_checks"
-  # A Message-ID on every message, so that the PREPEND above has exactly one header to fire on.
-  want always_add_missing_headers yes
+  # Ours last in each list of milters, the host's own kept.
+  for p in smtpd_milters non_smtpd_milters; do
+    list=$(postconf -h "$p")
+    list=${list%, "$CSET_MILTER"}
+    [ "$list" != "$CSET_MILTER" ] || list=
+    [ "$on" = 0 ] || list=${list:+$list, }$CSET_MILTER
+    want "$p" "$list"
+  done
 }
 
 # Without a syslog daemon (Amazon Linux 2023 is journald-only) Postfix 3.4+ writes /var/log/maillog itself.
