@@ -62,7 +62,8 @@ export interface BootstrapOptions {
    * group terminates it, stops accepting mail, delivers its queue (to SES, or to a peer relay of
    * the group when SES does not take it in time) and only then completes the lifecycle action; and
    * a relay that cannot deliver (AUTH refused, TLS failure, no credentials) takes itself out of
-   * service and asks the group to replace it.
+   * service and asks the group to replace it. (A self-contained script then carries the group's
+   * jobs too and exceeds EC2's 16 KB: SesRelay ships the program from S3 instead.)
    * @default - not in a group with a hook: no drain, no self-replacement
    */
   readonly lifecycleHook?: string;

@@ -45,40 +45,63 @@ export enum ProgramText {
   /** The files as they are, comments included: what SesRelay ships (an S3 asset, any size). */
   FULL = 'full',
   /**
-   * Without whole-line comments (shellcheck directives kept), blank lines and Python docstrings:
+   * Without whole-line comments (shellcheck directives kept), blank lines, Python docstrings and
+   * shell indentation:
    * what the CLI's self-contained script carries, to stay under EC2's 16 KB of user data.
    */
   CODE_ONLY = 'code-only',
 }
 
-const cached = new Map<ProgramText, Buffer>();
+/**
+ * The jobs only a relay of an Auto Scaling group runs (the drain, the metadata client, the record of
+ * what is left): left out of a self-contained script for a host on its own, which could not use
+ * them, to keep it under 16 KB.
+ */
+export const GROUP_ONLY_FILES = ['drain.sh', 'imds.py', 'queue_left.py'];
 
+const cached = new Map<string, Buffer>();
+
+// The shell files hold no text whose indentation matters (no heredocs, no multi-line strings with
+// indented lines; the Python is in .py files), so their code goes without indentation too.
 function codeOnly(name: string, text: string): string {
-  const body = name.endsWith('.py') ? text.replace(/^"""[\s\S]*?"""\n/, '') : text;
+  const python = name.endsWith('.py');
+  const body = python ? text.replace(/^"""[\s\S]*?"""\n/, '') : text;
   return `${body
     .split('\n')
     .filter((line) => !/^\s*#(?!\s*shellcheck)/.test(line) && line.trim() !== '')
+    .map((line) => (python ? line : line.trimStart()))
     .join('\n')}\n`;
 }
 
-/** The program's files, in name order, as a gzip'd tar (cached: the files do not change). */
-export function programArchive(text: ProgramText = ProgramText.FULL): Buffer {
-  let archive = cached.get(text);
+/** The program's file names, in order; without GROUP_ONLY_FILES unless `group`. */
+export function programFiles(group = true): string[] {
+  return readdirSync(PROGRAM_DIR)
+    .sort()
+    .filter((name) => group || !GROUP_ONLY_FILES.includes(name));
+}
+
+/**
+ * The program's files, in name order, as a gzip'd tar (cached: the files do not change); without
+ * the group-only jobs unless `group`.
+ */
+export function programArchive(text: ProgramText = ProgramText.FULL, group = true): Buffer {
+  const key = `${text}:${group}`;
+  let archive = cached.get(key);
   if (archive === undefined) {
     const parts: Buffer[] = [];
-    for (const name of readdirSync(PROGRAM_DIR).sort()) {
+    for (const name of programFiles(group)) {
       let data = readFileSync(join(PROGRAM_DIR, name));
       if (text === ProgramText.CODE_ONLY) data = Buffer.from(codeOnly(name, data.toString('utf8')));
       parts.push(tarHeader(name, data.length), data, Buffer.alloc((512 - (data.length % 512)) % 512));
     }
     parts.push(Buffer.alloc(1024));
     archive = gzipSync(Buffer.concat(parts), { level: 9 });
-    cached.set(text, archive);
+    cached.set(key, archive);
   }
   return archive;
 }
 
 /** The archive's SHA-256, hex: instances check it before they extract. */
-export function programSha256(text: ProgramText = ProgramText.FULL): string {
-  return createHash('sha256').update(programArchive(text)).digest('hex');
+export function programSha256(text: ProgramText = ProgramText.FULL, group = true): string {
+  return createHash('sha256').update(programArchive(text, group)).digest('hex');
 }

@@ -98,13 +98,18 @@ export function renderS3Installer(o: ResolvedBootstrapOptions, from: ProgramLoca
 }
 
 /**
- * Renders the bash script, carrying the program (self-contained): its code without comments, to
- * stay under EC2's 16 KB (SesRelay's instances get it whole, comments included, from S3).
+ * Renders the bash script, carrying the program (self-contained): its code without comments, and
+ * the group-only jobs only for a relay of a group, to stay under EC2's 16 KB (SesRelay's instances
+ * get it whole, comments included, from S3).
  */
 export function renderScript(options: BootstrapOptions): string {
   const resolved = resolveBootstrapOptions(options);
   const eof = 'SES_RELAY_PROGRAM_EOF';
-  const archive = programArchive(ProgramText.CODE_ONLY).toString('base64').replace(/.{76}/g, '$&\n').replace(/\n$/, '');
+  const group = resolved.lifecycleHook !== '' || resolved.signalResource !== '';
+  const archive = programArchive(ProgramText.CODE_ONLY, group)
+    .toString('base64')
+    .replace(/.{76}/g, '$&\n')
+    .replace(/\n$/, '');
   return [
     '#!/bin/bash',
     '# ses-relay: configures Postfix to relay mail through Amazon SES. Generated; run as root.',

@@ -9,6 +9,7 @@ import {
   BootstrapFormat,
   type BootstrapOptions,
   CLOUD_CONFIG_SCRIPT_PATH,
+  GROUP_ONLY_FILES,
   INSTALLED_SCRIPT_PATH,
   PROGRAM_PATH,
   ProgramText,
@@ -58,12 +59,12 @@ const programText = () =>
     .join('\n');
 
 /** Extracts the program a rendered script carries into a new folder (with the system's tar). */
-function carriedProgram(script: string): string {
+function carriedProgram(script: string, group = false): string {
   const b64 = script.match(/<<'SES_RELAY_PROGRAM_EOF'\n([\s\S]*?)\nSES_RELAY_PROGRAM_EOF\n/)?.[1];
   if (b64 === undefined) throw new Error('the script carries no program');
   const dir = mkdtempSync(join(tmpdir(), 'ses-relay-carried-'));
   const archive = Buffer.from(b64, 'base64');
-  expect(createHash('sha256').update(archive).digest('hex')).toBe(programSha256(ProgramText.CODE_ONLY));
+  expect(createHash('sha256').update(archive).digest('hex')).toBe(programSha256(ProgramText.CODE_ONLY, group));
   const r = spawnSync('tar', ['-xzf', '-', '-C', dir], { input: archive });
   expect(r.status).toBe(0);
   return dir;
@@ -97,22 +98,38 @@ describe('rendered script', () => {
     );
   });
 
-  test('carries every file of the instance program, its code without comments, and runs its boot entry', () => {
-    const dir = carriedProgram(renderScript(BASE));
-    expect(readdirSync(dir).sort()).toEqual(programFiles());
-    for (const f of programFiles()) {
+  test.each([
+    ['a host on its own: every file but the group-only jobs', BASE, false],
+    ['a relay of a group: every file', { ...BASE, lifecycleHook: 'ses-relay-drain', signalResource: 'S/Asg' }, true],
+  ])('carries the program for %s, its code without comments, and runs its boot entry', (_what, opts, group) => {
+    const dir = carriedProgram(renderScript(opts), group);
+    const expected = programFiles().filter((f) => group || !GROUP_ONLY_FILES.includes(f));
+    expect(GROUP_ONLY_FILES.every((f) => programFiles().includes(f))).toBe(true);
+    expect(readdirSync(dir).sort()).toEqual(expected);
+    for (const f of expected) {
       const carried = readFileSync(join(dir, f), 'utf8').split('\n');
       // No comment line is left but shellcheck's directives...
       expect(carried.filter((l) => /^\s*#/.test(l) && !/^\s*# shellcheck /.test(l))).toEqual([]);
-      // ...and every line of code is there, in order.
+      // ...and every line of code is there, in order (shell lines without their indentation).
       const code = readFileSync(join(PROGRAM_DIR, f), 'utf8')
         .replace(/^"""[\s\S]*?"""\n/, '')
         .split('\n')
-        .filter((l) => l.trim() !== '' && !/^\s*#/.test(l));
+        .filter((l) => l.trim() !== '' && !/^\s*#/.test(l))
+        .map((l) => (f.endsWith('.py') ? l : l.trimStart()));
       expect(carried.filter((l) => l.trim() !== '' && !/^\s*# shellcheck /.test(l))).toEqual(code);
     }
-    const script = renderScript(BASE);
-    expect(script).toContain(`ln -sf ${PROGRAM_PATH}/boot.sh ${INSTALLED_SCRIPT_PATH}\nbash ${PROGRAM_PATH}/boot.sh\n`);
+    expect(renderScript(opts)).toContain(
+      `ln -sf ${PROGRAM_PATH}/boot.sh ${INSTALLED_SCRIPT_PATH}\nbash ${PROGRAM_PATH}/boot.sh\n`,
+    );
+  });
+
+  requireTool('shellcheck')('the carried shell files, without comments and indentation, are shellcheck clean', () => {
+    const group = { ...BASE, lifecycleHook: 'ses-relay-drain', signalResource: 'S/Asg' };
+    const dir = carriedProgram(renderScript(group), true);
+    const files = readdirSync(dir).filter((f) => f.endsWith('.sh'));
+    const r = spawnSync('shellcheck', ['-s', 'bash', '-x', '-e', 'SC2031', ...files], { cwd: dir, encoding: 'utf8' });
+    expect(r.stdout).toBe('');
+    expect(r.status).toBe(0);
   });
 
   test('the program SesRelay ships is the source itself, comments included', () => {

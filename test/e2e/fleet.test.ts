@@ -264,3 +264,53 @@ describeWorld('a relay booting before its secret holds credentials', () => {
     expect(r.standin.messages()[0].user).toBe(USERNAME);
   });
 });
+
+describeWorld('a rotated key reaching a running relay while mail flows', () => {
+  // AWS's second documented example key pair: the key the rotation made.
+  const NEW = {
+    username: 'AKIAI44QH8DHBEXAMPLE',
+    password: deriveSmtpPassword('je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY', 'eu-west-1'),
+  };
+  let r: Relay;
+  beforeAll(async () => {
+    r = await relay('i-0relay');
+    boot(r);
+  });
+  afterAll(() => r?.world.destroy());
+
+  test('the refresh switches Postfix to the new key; nothing is lost, bounced or refused', async () => {
+    // Both keys valid, as between finishSecret and the deletion of the previous key.
+    await r.standin.setCredentials([CREDS, NEW]);
+    const flow = r.world.submitMany(60, 1, 10);
+    await new Promise((res) => setTimeout(res, 2000));
+    r.world.exec(['bash', '-c', `cat > ${r.env.FAKE_AWS_SECRET_FILE}`], {
+      input: JSON.stringify({ ...NEW, region: 'eu-west-1', port: 587 }),
+      check: true,
+    });
+    const refresh = await r.world.execAsync(['bash', '/usr/local/lib/ses-relay/credentials.sh'], r.env);
+    expect(refresh.stderr).toContain(
+      `credentials refreshed: Postfix now authenticates as ${NEW.username} (was ${USERNAME})`,
+    );
+    expect(refresh.code).toBe(0);
+    await flow;
+    await r.standin.waitFor(() => r.standin.messages().length >= 60, 60000, 'the flow');
+    // The previous key is deleted: only the new one works from now on.
+    await r.standin.setCredentials([NEW]);
+    await new Promise((res) => setTimeout(res, 6000)); // past the connection cache: new sessions
+    await r.world.submitMany(20, 61);
+    await r.standin.waitFor(() => r.standin.messages().length >= 80, 60000, 'after the deletion');
+    expect(subjects(r.standin).sort()).toEqual(range(80).sort());
+    expect(new Set(messageIds(r.standin)).size).toBe(80);
+    expect(
+      r.standin
+        .messages()
+        .slice(60)
+        .every((m) => m.user === NEW.username),
+    ).toBe(true);
+    expect(r.standin.events.filter((e) => e.event === 'auth' && e.ok !== true)).toEqual([]);
+    const log = r.world.read('/var/log/maillog');
+    expect(log).not.toMatch(/status=bounced|status=deferred|535/);
+    expect(refresh.stderr + log).not.toContain(NEW.password);
+    expect(await r.world.waitForEmptyQueue()).toEqual([]);
+  });
+});

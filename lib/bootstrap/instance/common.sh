@@ -50,20 +50,10 @@ python3_bin() {
   return 1
 }
 
-# An instance metadata item (IMDSv2: a session token first, never the instance role's keys),
-# e.g. `imds instance-id`; nothing when there is none (not on EC2, not in a group).
+# An instance metadata item (imds.py: IMDSv2 only), e.g. `imds instance-id`; nothing when there
+# is none (not on EC2, not in a group).
 imds() {
-  "$(python3_bin)" -I -c '
-import sys, urllib.request
-base = "http://169.254.169.254/latest"
-try:
-    put = urllib.request.Request(base + "/api/token", method="PUT", headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"})
-    token = urllib.request.urlopen(put, timeout=2).read().decode()
-    get = urllib.request.Request(base + "/meta-data/" + sys.argv[1], headers={"X-aws-ec2-metadata-token": token})
-    sys.stdout.write(urllib.request.urlopen(get, timeout=2).read().decode().strip())
-except Exception:
-    pass
-' "$1"
+  "$(python3_bin)" -I "$(dirname "${BASH_SOURCE[0]}")/imds.py" "$1"
 }
 
 # main.cf settings are collected with want() and written by apply_conf() in one postconf call, and

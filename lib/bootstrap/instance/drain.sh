@@ -79,13 +79,7 @@ route_to_peer() {
 
 # What is left, one line per message: the loud record of mail that could not leave.
 report_left() {
-  postqueue -j 2>/dev/null | "$(python3_bin)" -I -c '
-import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    to = ",".join(r["address"] for r in m.get("recipients", []))
-    print("LEFT IN QUEUE: %s from=<%s> to=<%s>" % (m["queue_id"], m.get("sender", ""), to))
-' >&2
+  postqueue -j 2>/dev/null | "$(python3_bin)" -I "$(dirname "${BASH_SOURCE[0]}")/queue_left.py" >&2
 }
 
 drain() {

@@ -4,8 +4,15 @@
 # takes the secret's current credentials (a rotated key reaches Postfix within minutes, mail in
 # flight unharmed) and probes SES (health.sh). Idempotent; one run at a time; one log line per
 # change. Run alone: bash refresh.sh.
-# shellcheck source=drain.sh
-. "$(dirname "${BASH_SOURCE[0]}")/drain.sh"
+# The drain job ships only to relays of a group (a self-contained script for a host on its own
+# leaves it out); health.sh is what the rest needs of it.
+if [ -f "$(dirname "${BASH_SOURCE[0]}")/drain.sh" ]; then
+  # shellcheck source=drain.sh
+  . "$(dirname "${BASH_SOURCE[0]}")/drain.sh"
+else
+  # shellcheck source=health.sh
+  . "$(dirname "${BASH_SOURCE[0]}")/health.sh"
+fi
 # shellcheck source=credentials.sh
 . "$(dirname "${BASH_SOURCE[0]}")/credentials.sh"
 
