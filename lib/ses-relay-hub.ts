@@ -63,6 +63,8 @@ export interface SesRelayHubProps {
 
 /** Postfix listens on 25 on the relays; clients reach the load balancer on the listener port. */
 const RELAY_PORT = 25;
+/** Where a relay takes a leaving peer's queue (the instance program's hand-over port). */
+const PEER_PORT = 2525;
 
 /**
  * A mail relay hub for a VPC: Postfix on Amazon Linux 2023 in an Auto Scaling group behind an
@@ -116,9 +118,17 @@ export class SesRelayHub extends Construct {
     });
     instanceSecurityGroup.addIngressRule(this.securityGroup, ec2.Port.tcp(RELAY_PORT), 'SMTP from the load balancer');
     // A relay leaving the group hands its queue to another relay, directly (the load balancer
-    // preserves client addresses, so it cannot route a relay back to itself).
-    instanceSecurityGroup.addIngressRule(instanceSecurityGroup, ec2.Port.tcp(RELAY_PORT), 'SMTP from peer relays');
-    instanceSecurityGroup.addEgressRule(instanceSecurityGroup, ec2.Port.tcp(RELAY_PORT), 'SMTP to peer relays');
+    // preserves client addresses, so it cannot route a relay back to itself), on the hand-over port.
+    instanceSecurityGroup.addIngressRule(
+      instanceSecurityGroup,
+      ec2.Port.tcp(PEER_PORT),
+      'Queue hand-over from peer relays',
+    );
+    instanceSecurityGroup.addEgressRule(
+      instanceSecurityGroup,
+      ec2.Port.tcp(PEER_PORT),
+      'Queue hand-over to peer relays',
+    );
     this.securityGroup.addEgressRule(instanceSecurityGroup, ec2.Port.tcp(RELAY_PORT), 'to the relays');
     instanceSecurityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'AWS APIs and package repositories');
     instanceSecurityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(props.credentials.port), 'SES SMTP');
@@ -188,10 +198,11 @@ export class SesRelayHub extends Construct {
     });
 
     // Every relay sends at once: each keeps to its share of the account's rate. Postfix relays for
-    // the allowed networks and for the relays' own subnets (a peer's queue on termination).
+    // the allowed networks on 25, and takes a leaving peer's queue from the relays' subnets on 2525.
     const relay = new SesRelay(this, 'Relay', {
       credentials: props.credentials,
-      relayNetworks: [...networks, ...peerNetworks(this, props.vpc, subnets)],
+      relayNetworks: networks,
+      peerNetworks: peerNetworks(this, props.vpc, subnets),
       configurationSetName: props.configurationSetName,
       maxSendRate: props.maxSendRate,
       relayCount: capacity,
@@ -257,7 +268,7 @@ function peerNetworks(scope: Construct, vpc: ec2.IVpc, subnets: ec2.SubnetSelect
   }
   Annotations.of(scope).addWarningV2(
     'ses-relay:peerNetworks',
-    "the relay subnets' CIDRs are not known at synth time: a terminating relay cannot hand its queue to a peer unless allowedNetworks covers those subnets",
+    "the relay subnets' CIDRs are not known at synth time: a terminating relay cannot hand its queue to a peer",
   );
   return [];
 }

@@ -3,7 +3,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Annotations, ArnFormat, Duration, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Annotations, ArnFormat, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -45,12 +45,19 @@ export interface SesRelayProps {
    */
   readonly relayCount?: number;
   /**
+   * IPv4 networks (CIDR) of the `group`'s instances: the other relays of the group hand a leaving
+   * relay's queue to them on port 2525, open to these networks only (allow the instances' security
+   * group to reach itself on 2525). Port 25 keeps relaying for `relayNetworks` only.
+   * @default - none: a leaving relay has no peer to hand its queue to (a synth warning with `group`)
+   */
+  readonly peerNetworks?: string[];
+  /**
    * The Auto Scaling group the configured instances run in. Its relays then leave without losing
    * mail: a termination lifecycle hook (`ses-relay-drain`) is added to the group, and a relay that
    * it terminates stops accepting mail, delivers its queue to SES, hands what SES does not take to
    * another relay of the group, and only then lets the instance go. A relay that cannot deliver
    * (AUTH refused, TLS not verified, no credentials) asks the group to replace it. When the group
-   * waits for signals (`signals` / a rolling update with `waitOnResourceSignals`), each new relay
+   * waits for signals (its `signals` prop, which also lets its instances signal), each new relay
    * signals success only after an SMTP AUTH against SES succeeded. The configured instances' role
    * gets the few Auto Scaling, EC2 and CloudFormation calls this takes.
    * @default - instances on their own: no drain, no signal
@@ -116,6 +123,7 @@ export class SesRelay extends Construct {
       port: credentials.port,
       endpoint: standIn(credentials.endpoint, 'ses-relay-endpoint.placeholder.invalid', this.tokens),
       relayNetworks: props.relayNetworks,
+      peerNetworks: props.peerNetworks,
       configurationSet: standIn(props.configurationSetName, 'ses-relay-configuration-set-placeholder', this.tokens),
       maxSendRate: props.maxSendRate,
       relays: props.relayCount,
@@ -128,6 +136,12 @@ export class SesRelay extends Construct {
       throw new Error(`${this.node.path}: ${(err as Error).message}`);
     }
     for (const warning of this.resolved.warnings) Annotations.of(this).addWarningV2('ses-relay:bootstrap', warning);
+    if (props.group && this.resolved.peerNetworks.length === 0) {
+      Annotations.of(this).addWarningV2(
+        'ses-relay:noPeerNetworks',
+        "group without peerNetworks: a relay the group terminates cannot hand its queue to another relay; list the group's subnet CIDRs in peerNetworks",
+      );
+    }
     this.credentials = credentials;
   }
 
@@ -136,19 +150,29 @@ export class SesRelay extends Construct {
    * waits for signals, the resource to signal.
    */
   private groupOptions(group: autoscaling.AutoScalingGroup): Partial<BootstrapOptions> {
-    group.addLifecycleHook('SesRelayDrain', {
-      lifecycleHookName: DRAIN_HOOK,
-      lifecycleTransition: autoscaling.LifecycleTransition.INSTANCE_TERMINATING,
-      // The relay records a heartbeat every 2 minutes while its queue drains; the hook's overall
-      // limit is 100 heartbeat timeouts (about 16 hours), room for 10,000 messages at any rate SES
-      // grants. Should the relay die, the instance goes after 10 minutes anyway.
-      heartbeatTimeout: Duration.minutes(10),
-      defaultResult: autoscaling.DefaultResult.CONTINUE,
-    });
+    // Inline in the group, not a LifecycleHook resource: that one depends on the group, so a stack
+    // deletion would delete the hook first and terminate the relays without it.
     const cfn = group.node.defaultChild as autoscaling.CfnAutoScalingGroup;
-    const waits =
-      cfn.cfnOptions.creationPolicy?.resourceSignal !== undefined ||
-      cfn.cfnOptions.updatePolicy?.autoScalingRollingUpdate?.waitOnResourceSignals === true;
+    const hooks = cfn.lifecycleHookSpecificationList ?? [];
+    if (!Array.isArray(hooks)) {
+      throw new Error(
+        `${this.node.path}: group: its lifecycle hooks are a token; add the drain hook (${DRAIN_HOOK}) yourself`,
+      );
+    }
+    cfn.lifecycleHookSpecificationList = [
+      ...hooks,
+      {
+        lifecycleHookName: DRAIN_HOOK,
+        lifecycleTransition: 'autoscaling:EC2_INSTANCE_TERMINATING',
+        // The relay records a heartbeat every 2 minutes while its queue drains; the hook's overall
+        // limit is 100 heartbeat timeouts (about 16 hours), room for 10,000 messages at any rate
+        // SES grants. Should the relay die, the instance goes after 10 minutes anyway.
+        heartbeatTimeout: 600,
+        defaultResult: 'CONTINUE',
+      },
+    ];
+    // The group's `signals` (a creation policy, and the rolling update waiting for them too).
+    const waits = cfn.cfnOptions.creationPolicy?.resourceSignal !== undefined;
     const stack = Stack.of(group);
     return {
       lifecycleHook: DRAIN_HOOK,
@@ -166,12 +190,14 @@ export class SesRelay extends Construct {
   private grantGroup(target: iam.IGrantable, group: autoscaling.AutoScalingGroup): void {
     const stack = Stack.of(group);
     const logicalId = stack.getLogicalId(group.node.defaultChild as autoscaling.CfnAutoScalingGroup);
-    // CloudFormation names the group STACK-LOGICALID-SUFFIX: a pattern, not a reference to the
-    // group (which would make the group depend on its own instances' role policy).
+    // The group's own name, or the one CloudFormation gives it (STACK-LOGICALID-SUFFIX): not a
+    // reference to the group, which would make it depend on its own instances' role policy.
+    const named = (group.node.defaultChild as autoscaling.CfnAutoScalingGroup).autoScalingGroupName;
+    const name = named && !Token.isUnresolved(named) ? named : `${stack.stackName}-${logicalId}-*`;
     const groupArn = stack.formatArn({
       service: 'autoscaling',
       resource: 'autoScalingGroup',
-      resourceName: `*:autoScalingGroupName/${stack.stackName}-${logicalId}-*`,
+      resourceName: `*:autoScalingGroupName/${name}`,
       arnFormat: ArnFormat.COLON_RESOURCE_NAME,
     });
     iam.Grant.addToPrincipal({
@@ -193,18 +219,8 @@ export class SesRelay extends Construct {
       ],
       resourceArns: ['*'],
     });
-    const stackArn = stack.formatArn({
-      service: 'cloudformation',
-      resource: 'stack',
-      resourceName: `${stack.stackName}/*`,
-    });
-    if (this.resolved.signalResource !== '') {
-      iam.Grant.addToPrincipal({
-        grantee: target,
-        actions: ['cloudformation:SignalResource'],
-        resourceArns: [stackArn],
-      });
-    }
+    // cloudformation:SignalResource: the group's own `signals` grant it (on this stack's id) to
+    // the role of its instances.
     // cdk-nag names a finding by the resource as it renders it.
     const shown = (arn: string) =>
       stack
@@ -213,17 +229,11 @@ export class SesRelay extends Construct {
         .join('');
     const principal = target.grantPrincipal;
     if (Construct.isConstruct(principal)) {
-      Validations.of(principal).acknowledge(
-        {
-          id: `AwsSolutions-IAM5[Resource::${shown(groupArn)}]`,
-          reason:
-            "The relays' own group, by the name CloudFormation gives it (a reference would make the group depend on its instances' policy); the group id in its ARN is not known before it exists",
-        },
-        {
-          id: `AwsSolutions-IAM5[Resource::${shown(stackArn)}]`,
-          reason: 'SignalResource on this stack only; its id part is not known before the stack exists',
-        },
-      );
+      Validations.of(principal).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${shown(groupArn)}]`,
+        reason:
+          "The relays' own group, by the name CloudFormation gives it (a reference would make the group depend on its instances' policy); the group id in its ARN is not known before it exists",
+      });
     }
   }
 

@@ -145,13 +145,17 @@ describe('MailRelayStack (the app stack)', () => {
       }),
       AutoScalingScheduledAction: { IgnoreUnmodifiedGroupSizeProperties: true },
     });
-    t.hasResourceProperties('AWS::AutoScaling::LifecycleHook', {
-      AutoScalingGroupName: { Ref: asgId },
-      LifecycleHookName: 'ses-relay-drain',
-      LifecycleTransition: 'autoscaling:EC2_INSTANCE_TERMINATING',
-      HeartbeatTimeout: 600,
-      DefaultResult: 'CONTINUE',
-    });
+    // The drain hook is part of the group itself: a separate hook resource would be deleted before
+    // the group on stack deletion, and the relays would go without draining.
+    expect(asg.Properties.LifecycleHookSpecificationList).toEqual([
+      {
+        LifecycleHookName: 'ses-relay-drain',
+        LifecycleTransition: 'autoscaling:EC2_INSTANCE_TERMINATING',
+        HeartbeatTimeout: 600,
+        DefaultResult: 'CONTINUE',
+      },
+    ]);
+    t.resourceCountIs('AWS::AutoScaling::LifecycleHook', 0);
     // The relays know the hook and the resource to signal, and the group refers to the launch
     // template's latest version: a new key (the user data names it) is a new version, new relays.
     const text = JSON.stringify(userDataParts(t));
@@ -161,17 +165,39 @@ describe('MailRelayStack (the app stack)', () => {
       'Fn::GetAtt': [expect.stringMatching(/^HubLaunchTemplate/), 'LatestVersionNumber'],
     });
     expect(userDataParts(t)).toContainEqual({ 'Fn::GetAtt': [expect.stringMatching(/^Smtp/), 'AccessKeyId'] });
-    // What the relays may ask: their own group by name pattern, the describe calls, this stack's signal.
-    const policy = JSON.stringify(
-      Object.values(t.findResources('AWS::IAM::Policy')).find((p) =>
-        JSON.stringify(p.Properties.Roles ?? []).includes('HubInstanceRole'),
-      ),
+    // What the relays may ask, statement by statement: their own group (by the name CloudFormation
+    // gives it), the describe calls that have no resource, this stack's signal (granted by the group's
+    // signals).
+    const statements = Object.values(t.findResources('AWS::IAM::Policy'))
+      .filter((p) => JSON.stringify(p.Properties.Roles ?? []).includes('HubInstanceRole'))
+      .flatMap((p) => p.Properties.PolicyDocument.Statement);
+    const groupArn = JSON.stringify(
+      statements.find((st) => JSON.stringify(st.Action).includes('CompleteLifecycleAction'))?.Resource,
     );
-    expect(policy).toContain(`:autoScalingGroup:*:autoScalingGroupName/SesRelay-${asgId}-*`);
-    expect(policy).toContain(
-      '"autoscaling:CompleteLifecycleAction","autoscaling:RecordLifecycleActionHeartbeat","autoscaling:SetInstanceHealth"',
+    expect(statements).toContainEqual(
+      expect.objectContaining({
+        Action: [
+          'autoscaling:CompleteLifecycleAction',
+          'autoscaling:RecordLifecycleActionHeartbeat',
+          'autoscaling:SetInstanceHealth',
+        ],
+        Resource: expect.anything(),
+      }),
     );
-    expect(policy).toContain(':stack/SesRelay/*');
+    expect(groupArn).toContain(`:autoScalingGroup:*:autoScalingGroupName/SesRelay-${asgId}-*`);
+    expect(statements).toContainEqual(
+      expect.objectContaining({
+        Action: [
+          'autoscaling:DescribeAutoScalingInstances',
+          'autoscaling:DescribeAutoScalingGroups',
+          'ec2:DescribeInstances',
+        ],
+        Resource: '*',
+      }),
+    );
+    expect(statements).toContainEqual(
+      expect.objectContaining({ Action: 'cloudformation:SignalResource', Resource: { Ref: 'AWS::StackId' } }),
+    );
     t.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
       HealthCheckProtocol: 'TCP',
       HealthCheckIntervalSeconds: 10,
@@ -191,17 +217,18 @@ describe('MailRelayStack (the app stack)', () => {
         ToPort: 25,
         SourceSecurityGroupId: { 'Fn::GetAtt': [expect.stringMatching(/LoadBalancerSecurityGroup/), 'GroupId'] },
       }),
-      // ...and from each other: a terminating relay hands its queue to a peer.
+      // ...and from each other on the hand-over port: a terminating relay hands its queue to a peer.
       expect.objectContaining({
-        FromPort: 25,
-        ToPort: 25,
+        FromPort: 2525,
+        ToPort: 2525,
         GroupId: { 'Fn::GetAtt': [expect.stringMatching(/InstanceSecurityGroup/), 'GroupId'] },
         SourceSecurityGroupId: { 'Fn::GetAtt': [expect.stringMatching(/InstanceSecurityGroup/), 'GroupId'] },
       }),
     ]);
-    // Postfix relays for the allowed networks and the relays' own subnets (peers), no one else.
+    // Postfix relays for the allowed networks on 25, and takes a peer's queue from the relays'
+    // own subnets on 2525 only.
     expect(JSON.stringify(userDataParts(t))).toContain(
-      "RELAY_NETWORKS='10.0.0.0/16 192.168.10.0/24 10.0.2.0/24 10.0.3.0/24'",
+      "RELAY_NETWORKS='10.0.0.0/16 192.168.10.0/24'\\nPEER_NETWORKS='10.0.2.0/24 10.0.3.0/24'",
     );
   });
 

@@ -1,7 +1,7 @@
 // SesRelay on targets you own: what configure adds, the group it may manage (drain hook, grants,
 // signals), and the synth-time refusal of user data EC2 would refuse.
 import { App, Duration, Stack } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { SesRelay, SesSmtpCredentials } from '../lib';
@@ -42,12 +42,15 @@ describe('SesRelay', () => {
     new SesRelay(f.stack, 'Relay', { credentials: f.credentials, relayCount: 2, group }).configure(group);
     const t = Template.fromStack(f.stack);
     const groupId = f.stack.getLogicalId(group.node.defaultChild as autoscaling.CfnAutoScalingGroup);
-    t.hasResourceProperties('AWS::AutoScaling::LifecycleHook', {
-      AutoScalingGroupName: { Ref: groupId },
-      LifecycleHookName: 'ses-relay-drain',
-      LifecycleTransition: 'autoscaling:EC2_INSTANCE_TERMINATING',
-      DefaultResult: 'CONTINUE',
-      HeartbeatTimeout: 600,
+    t.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', {
+      LifecycleHookSpecificationList: [
+        {
+          LifecycleHookName: 'ses-relay-drain',
+          LifecycleTransition: 'autoscaling:EC2_INSTANCE_TERMINATING',
+          DefaultResult: 'CONTINUE',
+          HeartbeatTimeout: 600,
+        },
+      ],
     });
     const text = userDataText(t, 'group');
     expect(text).toContain("LIFECYCLE_HOOK='ses-relay-drain'");
@@ -71,7 +74,29 @@ describe('SesRelay', () => {
     expect(JSON.stringify(t.findResources('AWS::IAM::Policy'))).not.toContain('cloudformation:SignalResource');
     const alone = userDataText(t, 'instance');
     expect(alone).toContain("LIFECYCLE_HOOK=''");
-    expect(Object.keys(t.findResources('AWS::AutoScaling::LifecycleHook'))).toHaveLength(1);
+    const groups = Object.values(t.findResources('AWS::AutoScaling::AutoScalingGroup'));
+    expect(groups.map((g) => g.Properties.LifecycleHookSpecificationList?.[0]?.LifecycleHookName)).toEqual([
+      'ses-relay-drain',
+    ]);
+  });
+
+  test('a named group is granted by its name; a group without peerNetworks is warned about', () => {
+    const f = fixture();
+    const group = new autoscaling.AutoScalingGroup(f.stack, 'Relays', {
+      vpc: f.vpc,
+      machineImage,
+      instanceType,
+      autoScalingGroupName: 'mail-relays',
+    });
+    new SesRelay(f.stack, 'Relay', { credentials: f.credentials, group }).configure(group);
+    const t = Template.fromStack(f.stack);
+    expect(JSON.stringify(t.findResources('AWS::IAM::Policy'))).toContain(
+      ':autoScalingGroup:*:autoScalingGroupName/mail-relays"',
+    );
+    Annotations.fromStack(f.stack).hasWarning(
+      '/Apps/Relay',
+      Match.stringLikeRegexp('group without peerNetworks: a relay the group terminates cannot hand its queue'),
+    );
   });
 
   test("synth refuses a target whose user data would exceed EC2's 16 KB, naming the construct and the size", () => {

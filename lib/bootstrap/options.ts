@@ -39,6 +39,13 @@ export interface BootstrapOptions {
    */
   readonly relayNetworks?: string[];
   /**
+   * IPv4 networks (CIDR) of the other relays of this relay's group: on port 2525, and for them
+   * only, it takes the queue of a relay that leaves (relaying through SES for them); port 25 still
+   * relays for `relayNetworks` only.
+   * @default - no hand-over port
+   */
+  readonly peerNetworks?: string[];
+  /**
    * SES configuration set named in `X-SES-CONFIGURATION-SET` on every message that has none.
    * @default - no header added
    */
@@ -86,6 +93,7 @@ export interface ResolvedBootstrapOptions {
   readonly tlsMode: SmtpTlsMode;
   readonly endpoint: string;
   readonly relayNetworks: string[];
+  readonly peerNetworks: string[];
   readonly configurationSet: string;
   /** 0: read the account's quota at boot. */
   readonly maxSendRate: number;
@@ -178,6 +186,7 @@ export function resolveBootstrapOptions(options: BootstrapOptions): ResolvedBoot
     }
   }
   const relayNetworks = [...new Set((options.relayNetworks ?? []).map(parseRelayNetwork))];
+  const peerNetworks = [...new Set((options.peerNetworks ?? []).map(parseRelayNetwork))];
   const configurationSet = options.configurationSet ?? '';
   if (configurationSet !== '' && !CONFIGURATION_SET.test(configurationSet)) {
     throw new Error(
@@ -214,6 +223,7 @@ export function resolveBootstrapOptions(options: BootstrapOptions): ResolvedBoot
     tlsMode,
     endpoint,
     relayNetworks,
+    peerNetworks,
     configurationSet,
     maxSendRate,
     relays,

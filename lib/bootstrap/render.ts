@@ -45,6 +45,7 @@ export function renderSettings(o: ResolvedBootstrapOptions): string {
     ['SECRET_ID', o.secretId],
     ['SECRET_REGION', o.secretRegion],
     ['RELAY_NETWORKS', o.relayNetworks.join(' ')],
+    ['PEER_NETWORKS', o.peerNetworks.join(' ')],
     ['CONFIGURATION_SET', o.configurationSet],
     ['MAX_SEND_RATE', String(o.maxSendRate)],
     ['RELAYS', String(o.relays)],

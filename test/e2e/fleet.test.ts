@@ -20,11 +20,13 @@ const CREDS = { username: USERNAME, password: PASSWORD };
 const SECRET_JSON = JSON.stringify({ username: USERNAME, password: PASSWORD, region: 'eu-west-1', port: 587 });
 const HOOK = 'ses-relay-drain';
 const SIGNAL = 'SesRelay/HubAutoScalingGroup2D3E45F6';
-// The relays' own network (the veth between the two worlds): each relays for the other.
+// The relays' own network (the veth between the two worlds): each takes the other's queue on the
+// hand-over port; port 25 relays for the clients' network only.
 const OPTIONS: BootstrapOptions = {
   region: 'eu-west-1',
   secretId: SECRET_ID,
-  relayNetworks: ['10.99.0.0/24'],
+  relayNetworks: ['198.51.100.0/24'],
+  peerNetworks: ['10.99.0.0/24'],
   lifecycleHook: HOOK,
   signalResource: SIGNAL,
 };
@@ -127,21 +129,34 @@ describeWorld('a relay of a group, its boot signal and its health', () => {
     await r.standin.setMode('accept');
   });
 
-  test('a relay whose AUTH is refused three probes in a row stops accepting and reports itself unhealthy', async () => {
+  test('a relay whose AUTH is refused three probes in a row stops accepting and reports itself unhealthy, unless no other relay could take over', async () => {
     await r.standin.setMode('535');
-    const health = () => r.world.exec(['bash', '/usr/local/lib/ses-relay/health.sh'], { env: r.env });
+    const health = (env: NodeJS.ProcessEnv = {}) =>
+      r.world.exec(['bash', '/usr/local/lib/ses-relay/health.sh'], { env: { ...r.env, ...env } });
     const first = health();
     expect(first.code).toBe(1);
     expect(first.stderr).toMatch(/cannot deliver \(1 of 3\): AUTH refused as AKIAIOSFODNN7EXAMPLE: 535/);
     expect(health().stderr).toContain('cannot deliver (2 of 3)');
-    expect(r.world.exec(['ss', '-Hltn']).stdout).toMatch(/0\.0\.0\.0:25\b/); // still in service
-    const third = health();
+    // No other healthy relay in the group: replacing this one would not help; it stays, mail deferred.
+    const alone = health();
+    expect(alone.stderr).toContain(
+      'ERROR: cannot deliver, and no other healthy relay could take over: staying in service',
+    );
+    expect(r.world.exec(['ss', '-Hltn']).stdout).toMatch(/0\.0\.0\.0:25\b/);
+    expect(
+      r.world
+        .awsCalls()
+        .map((c) => c.call)
+        .join('\n'),
+    ).not.toContain('set-instance-health');
+    // With a healthy peer: out of service and replaced.
+    const third = health({ FAKE_AWS_PEER_IDS: 'i-0relay\ti-0peer', FAKE_AWS_PEER_IPS: '10.99.0.2' });
     expect(third.stderr).toContain('UNHEALTHY: out of service and marked Unhealthy for replacement');
     expect(r.world.awsCalls().map((c) => c.call)).toContain(
       'autoscaling set-instance-health --instance-id i-0relay --health-status Unhealthy --region eu-west-1',
     );
-    // Out of the load balancer: nothing listens on the SMTP port any more; local mail still queues.
-    expect(r.world.exec(['ss', '-Hltn']).stdout).not.toMatch(/:25\b/);
+    // Out of the load balancer: nothing listens on the SMTP ports any more; local mail still queues.
+    expect(r.world.exec(['ss', '-Hltn']).stdout).not.toMatch(/:25\b|:2525\b/);
     for (const text of [first.stderr, third.stderr]) expect(text).not.toContain(PASSWORD);
   });
 });
@@ -222,13 +237,15 @@ describeWorld('a relay leaving its group with no peer and SES down', () => {
   });
   afterAll(() => r?.world.destroy());
 
-  test('waits for SES up to the limit, then says loudly and exactly what is left', async () => {
+  test('keeps trying SES and looking for peers up to the limit, then says loudly and exactly what is left', async () => {
     await r.standin.setMode('down');
     await r.world.submitMany(3);
     await waitQueued(r.world, 3);
     const ids = r.world.queue().sort();
-    const result = await terminate(r, 'i-0relay', { SES_RELAY_STALL_SECONDS: '3', SES_RELAY_NO_PEER_WAIT: '5' });
-    expect(result.stderr).toContain('WARNING: no peer relay took the queue; waiting up to 5s for SES');
+    const result = await terminate(r, 'i-0relay', { SES_RELAY_STALL_SECONDS: '3', SES_RELAY_GIVE_UP_AFTER: '8' });
+    expect(result.stderr).toContain(
+      'WARNING: no peer relay took the queue (3 left); trying SES again and looking for peers',
+    );
     expect(result.stderr).toContain('ERROR: terminating with 3 message(s) undelivered');
     const left = [
       ...result.stderr.matchAll(/LEFT IN QUEUE: (\S+) from=<sender@example\.com> to=<(user\d@example\.com)>/g),

@@ -1,36 +1,53 @@
 # ses-relay instance program, job "drain": the relay is leaving (its Auto Scaling group terminates
-# it: scale-in, instance refresh, AZ rebalancing, a replacement). It stops accepting mail, delivers
-# its queue to SES at the paced rate for as long as SES takes it, hands whatever SES does not take
-# (SES down, refused, no progress for STALL_SECONDS) to a surviving relay of the group, reached
-# directly (a load balancer preserving client addresses cannot route a target back to itself), and
-# only then completes the lifecycle action. With no peer left, it waits for SES up to
-# NO_PEER_WAIT and logs, loudly, exactly what is left. Mail answered 250 is never dropped here.
-# Run by refresh.sh when the instance metadata says the instance is terminating; alone: bash drain.sh.
+# it: scale-in, instance refresh, AZ rebalancing, a replacement, stack deletion). It stops
+# accepting mail and lets the sessions under way end, delivers its queue to SES at the paced rate
+# for as long as SES takes it, hands whatever SES does not take (SES down, refused, no progress for
+# STALL_SECONDS) to another relay of the group in service, reached directly on its hand-over port
+# (a load balancer preserving client addresses cannot route a target back to itself), and only
+# then completes the lifecycle action. With no peer taking it, it goes back to SES and looks for
+# peers again, until GIVE_UP_AFTER (just inside the hook's own limit); only then does it let the
+# instance go, logging, loudly, exactly what is left. Run by refresh.sh when the instance metadata
+# says the instance is terminating; alone: bash drain.sh.
 # shellcheck source=health.sh
 . "$(dirname "${BASH_SOURCE[0]}")/health.sh"
 
 # No delivery for this long while mail is queued: SES is not taking it; hand it over.
 STALL_SECONDS=${SES_RELAY_STALL_SECONDS:-60}
-# With no peer: how long to keep trying SES (the hook's own timeout ends it anyway).
-NO_PEER_WAIT=${SES_RELAY_NO_PEER_WAIT:-1800}
+# The hook's overall limit is 100 heartbeat timeouts (SesRelayHub: 100 x 10 min): give up a little
+# before it, so that what is left is logged rather than cut off.
+GIVE_UP_AFTER=${SES_RELAY_GIVE_UP_AFTER:-57600}
 # The lifecycle action's heartbeat: well inside the hook's heartbeat timeout (SesRelayHub: 10 min).
 HEARTBEAT_SECONDS=120
-# Peers listen where this relay does.
-PEER_PORT=25
+# Where peers take a leaving relay's queue (postfix.sh: an SMTP server for PEER_NETWORKS only).
+PEER_PORT=2525
+# How long sessions under way may take to end once the SMTP server stopped listening (smtpd_timeout).
+SESSION_WAIT=300
 
-queued() { postqueue -j 2>/dev/null | grep -c '"queue_id"' || true; }
+# The messages Postfix holds, in every queue (maildrop and incoming included), counted as files;
+# fails when the queue cannot be read, which callers take as "not empty".
+queued() {
+  local dir
+  dir=$(postconf -h queue_directory) || return 1
+  find "$dir/maildrop" "$dir/incoming" "$dir/active" "$dir/deferred" "$dir/hold" -type f | wc -l
+}
+
+# Waits until no SMTP server process is left: a client in the middle of a session may still get
+# its 250, and that message must be counted before the queue is.
+wait_sessions() {
+  local until=$(($(date +%s) + SESSION_WAIT))
+  while grep -qx smtpd /proc/[0-9]*/comm 2>/dev/null && [ "$(date +%s)" -lt "$until" ]; do sleep 1; done
+}
 
 # Waits while the queue shrinks; returns 0 once it is empty, 1 when it stalls for STALL_SECONDS or
 # `until` passes. Deferred mail is retried every few seconds, and the lifecycle action kept alive.
 wait_for_queue() {
-  local until=$1 left last moved beat
-  last=$(queued)
+  local until=$1 left last=-1 moved beat
   moved=$(date +%s)
   beat=$moved
   while :; do
-    left=$(queued)
+    left=$(queued) || left=unknown
     [ "$left" != 0 ] || return 0
-    if [ "$left" -lt "$last" ]; then
+    if [ "$left" != unknown ] && { [ "$last" = -1 ] || [ "$left" -lt "$last" ]; }; then
       last=$left
       moved=$(date +%s)
     fi
@@ -47,33 +64,33 @@ wait_for_queue() {
 
 heartbeat() {
   [ -n "$GROUP" ] || return 0
-  aws autoscaling record-lifecycle-action-heartbeat --lifecycle-hook-name "$LIFECYCLE_HOOK" \
-    --auto-scaling-group-name "$GROUP" --instance-id "$INSTANCE_ID" --region "$REGION" >/dev/null || true
-}
-
-# Private addresses of the group's other relays in service.
-peers() {
-  local ids
-  [ -n "$GROUP" ] || return 0
-  ids=$(aws autoscaling describe-auto-scaling-groups --auto-scaling-group-names "$GROUP" --region "$REGION" \
-    --query "AutoScalingGroups[0].Instances[?LifecycleState=='InService' && HealthStatus=='Healthy'].InstanceId" \
-    --output text | tr '\t' '\n' | grep -vx "$INSTANCE_ID" | grep . || true)
-  [ -n "$ids" ] || return 0
-  # shellcheck disable=SC2086 # one argument per instance id
-  aws ec2 describe-instances --instance-ids $ids --region "$REGION" \
-    --query 'Reservations[].Instances[].PrivateIpAddress' --output text | tr '\t' '\n' | grep . || true
+  retry 3 aws autoscaling record-lifecycle-action-heartbeat --lifecycle-hook-name "$LIFECYCLE_HOOK" \
+    --auto-scaling-group-name "$GROUP" --instance-id "$INSTANCE_ID" --region "$REGION" >/dev/null ||
+    log "WARNING: could not record a heartbeat; the hook may time out"
 }
 
 # Sends every queued message to the peer instead of SES: a transport of ours without our SES
-# credentials, header checks or pacing (the peer applies its own), chosen for all mail by
+# credentials, header handling or pacing (the peer applies its own), chosen for all mail by
 # default_transport, whose next hop outranks relayhost. Deferred mail follows at the next flush.
 # soft_bounce: whatever the peer answers, the mail stays queued here rather than bounce.
 route_to_peer() {
-  put_service ses-peer unix "ses-peer  unix  -       -       n       -       -       smtp -o smtp_sasl_auth_enable=no -o smtp_tls_security_level=may -o smtp_tls_wrappermode=no -o smtp_header_checks= -o smtp_delivery_status_filter= -o soft_bounce=yes"
+  put_service ses-peer unix "ses-peer  unix  -       -       n       -       -       smtp -o smtp_sasl_auth_enable=no -o smtp_tls_security_level=may -o smtp_tls_wrappermode=no -o smtp_header_checks= -o smtp_delivery_status_filter= -o smtp_reply_filter= -o soft_bounce=yes"
   want default_transport "ses-peer:[$1]:$PEER_PORT"
+  reroute
+}
+
+# Back to SES (the transport relayhost names).
+route_to_ses() {
+  want default_transport smtp
+  reroute
+}
+
+reroute() {
   apply_conf
-  postfix reload >/dev/null 2>&1 || true
-  CHANGED=0
+  if [ "$CHANGED" = 1 ]; then
+    CHANGED=0
+    postfix reload >/dev/null 2>&1 || log "WARNING: postfix reload failed; the route may not have changed"
+  fi
   postqueue -f >/dev/null 2>&1 || true
 }
 
@@ -83,44 +100,37 @@ report_left() {
 }
 
 drain() {
-  local peer handed=''
-  INSTANCE_ID=$(imds instance-id)
-  REGION=$(instance_region)
-  # Unknown (the API not answering): the queue still goes to SES; the hook's timeout ends the wait.
-  GROUP=$(aws autoscaling describe-auto-scaling-instances --instance-ids "$INSTANCE_ID" --region "$REGION" \
-    --query 'AutoScalingInstances[0].AutoScalingGroupName' --output text) || GROUP=
-  [ "$GROUP" != None ] || GROUP=
-  [ -n "$GROUP" ] || log "WARNING: cannot tell which group this instance is in: no peer, no heartbeat"
-  stop_accepting
-  log "terminating: draining $(queued) queued message(s) to SES"
+  local peer handed='' deadline
+  group_facts
+  stop_accepting || log "WARNING: could not stop the SMTP server (postfix reload failed)"
+  wait_sessions
+  log "terminating: draining $(queued || echo an unknown number of) queued message(s) to SES"
+  deadline=$(($(date +%s) + GIVE_UP_AFTER))
   postqueue -f >/dev/null 2>&1 || true
-  if ! wait_for_queue $(($(date +%s) + 86400)); then
+  until wait_for_queue "$deadline"; do
+    [ "$(date +%s)" -lt "$deadline" ] || break
     for peer in $(peers); do
-      log "SES is not taking the queue ($(queued) left): handing it to peer relay $peer"
+      log "SES is not taking the queue ($(queued || true) left): handing it to peer relay $peer"
       route_to_peer "$peer"
-      if wait_for_queue $(($(date +%s) + 86400)); then
+      if wait_for_queue "$deadline"; then
         handed=$peer
         break
       fi
     done
-    if [ -z "$handed" ] && [ "$(queued)" != 0 ]; then
-      log "WARNING: no peer relay took the queue; waiting up to ${NO_PEER_WAIT}s for SES"
-      want default_transport smtp
-      apply_conf
-      postfix reload >/dev/null 2>&1 || true
-      STALL_SECONDS=$NO_PEER_WAIT wait_for_queue $(($(date +%s) + NO_PEER_WAIT)) || true
-    fi
-  fi
-  if [ "$(queued)" != 0 ]; then
-    log "ERROR: terminating with $(queued) message(s) undelivered; they are lost with this instance:"
-    report_left
-  else
+    [ -z "$handed" ] || break
+    route_to_ses
+    log "WARNING: no peer relay took the queue ($(queued || true) left); trying SES again and looking for peers every ${STALL_SECONDS}s, until $(date -d "@$deadline" '+%F %T')"
+  done
+  if [ "$(queued || true)" = 0 ]; then
     log "drained: the queue is empty${handed:+ (the rest handed to $handed)}"
+  else
+    log "ERROR: terminating with $(queued || echo some) message(s) undelivered; they are lost with this instance:"
+    report_left
   fi
   [ -n "$GROUP" ] || die "cannot complete the lifecycle action without the group's name; the hook's timeout will"
-  aws autoscaling complete-lifecycle-action --lifecycle-hook-name "$LIFECYCLE_HOOK" \
+  retry 4 aws autoscaling complete-lifecycle-action --lifecycle-hook-name "$LIFECYCLE_HOOK" \
     --auto-scaling-group-name "$GROUP" --lifecycle-action-result CONTINUE --instance-id "$INSTANCE_ID" \
-    --region "$REGION" >/dev/null
+    --region "$REGION" >/dev/null || die "could not complete the lifecycle action; the hook's timeout will"
   log "lifecycle action completed: the instance may terminate"
 }
 

@@ -3,8 +3,11 @@
 # drain hook (LIFECYCLE_HOOK), a relay whose AUTH is refused, whose TLS is not verified or which has
 # no credentials, FAILS_BEFORE_REPLACE probes in a row, stops accepting mail (so the load balancer's
 # check fails and takes it out) and asks its group to replace it; its queue then leaves through
-# the drain (drain.sh). SES merely unreachable is not this relay's fault: the mail waits queued.
-# Also the creation signal of a new relay (signal_ready). Run alone: bash health.sh (one probe).
+# the drain (drain.sh). It does so only while another relay of the group is in service and
+# healthy: a fault every relay shares (the secret's key refused) is not cured by replacing relays,
+# so the last one stays and keeps the mail deferred. SES merely unreachable is not this relay's
+# fault: the mail waits queued. Also what a relay knows of its group (group_facts, peers) and the
+# creation signal of a new relay (signal_ready). Run alone: bash health.sh (one probe).
 # shellcheck source=install.sh
 . "$(dirname "${BASH_SOURCE[0]}")/install.sh"
 
@@ -15,26 +18,75 @@ FAILS_BEFORE_REPLACE=3
 # seconds to minutes before SES accepts it).
 SES_RELAY_AUTH_WAIT=${SES_RELAY_AUTH_WAIT:-300}
 RUN_DIR=/run/ses-relay
+INSTANCE_ID=
+REGION=
+GROUP=
 
 # probe.py against SES: prints its one line; exit 0 authenticated, 1 refused, 2 unreachable.
 probe_ses() {
   "$(python3_bin)" -I "$(dirname "${BASH_SOURCE[0]}")/probe.py" "$SES_HOST" "$SES_PORT" "$SES_TLS" "$CA_FILE" "$PF/sasl_passwd"
 }
 
-# No new connection reaches this Postfix (Postfix 3.5+: its SMTP server stops listening; a reload
-# lets deliveries under way finish); local submission (sendmail) still works.
+# Runs a command up to N times, 2, 4, 8... seconds apart, until it succeeds (API throttling).
+retry() {
+  local n=$1 i=1 delay=2
+  shift
+  until "$@"; do
+    [ "$i" -lt "$n" ] || return 1
+    sleep "$delay"
+    i=$((i + 1))
+    delay=$((delay * 2))
+  done
+}
+
+# No new connection reaches this Postfix (Postfix 3.5+: its SMTP servers stop listening; a reload
+# lets sessions and deliveries under way finish); local submission (sendmail) still works.
 stop_accepting() {
   want master_service_disable inet
   apply_conf
-  if [ "$CHANGED" = 1 ]; then
-    postfix reload >/dev/null 2>&1 || true
-    CHANGED=0
-    log "stopped accepting mail: the SMTP server no longer listens"
-  fi
+  [ "$CHANGED" = 1 ] || return 0
+  CHANGED=0
+  postfix reload >/dev/null 2>&1 || return 1
+  log "stopped accepting mail: the SMTP server no longer listens"
 }
 
-# The group's API region: the instance's own region (SES's may be another).
-instance_region() { imds placement/region; }
+# Sets INSTANCE_ID, REGION (the instance's own, for the group's API; SES's may be another) and
+# GROUP (empty when the group cannot be told, even after retries).
+group_facts() {
+  INSTANCE_ID=$(imds instance-id)
+  REGION=$(imds placement/region)
+  GROUP=$(retry 4 aws autoscaling describe-auto-scaling-instances --instance-ids "$INSTANCE_ID" --region "$REGION" \
+    --query 'AutoScalingInstances[0].AutoScalingGroupName' --output text) || GROUP=
+  [ "$GROUP" != None ] || GROUP=
+  [ -n "$GROUP" ] || log "WARNING: cannot tell which Auto Scaling group this instance is in"
+}
+
+# Private addresses of the group's other relays in service and healthy; nothing when there are
+# none or the group cannot be asked.
+peers() {
+  local ids
+  [ -n "$GROUP" ] || return 0
+  ids=$(retry 3 aws autoscaling describe-auto-scaling-groups --auto-scaling-group-names "$GROUP" --region "$REGION" \
+    --query "AutoScalingGroups[0].Instances[?LifecycleState=='InService' && HealthStatus=='Healthy'].InstanceId" \
+    --output text) || {
+    log "WARNING: cannot list the relays of $GROUP"
+    return 0
+  }
+  # shellcheck disable=SC2086 # one id per word
+  ids=$(printf '%s\n' $ids | grep -vx -e "$INSTANCE_ID" -e None | grep . || true)
+  [ -n "$ids" ] || return 0
+  # shellcheck disable=SC2086 # one argument per instance id
+  retry 3 aws ec2 describe-instances --instance-ids $ids --region "$REGION" \
+    --query 'Reservations[].Instances[].PrivateIpAddress' --output text | tr '\t' '\n' | grep . || true
+}
+
+# Out of service: no longer listening, and marked Unhealthy so that the group replaces the relay.
+take_out_of_service() {
+  stop_accepting || die "could not stop the SMTP server (postfix reload failed); staying as it is"
+  retry 3 aws autoscaling set-instance-health --instance-id "$INSTANCE_ID" --health-status Unhealthy \
+    --region "$REGION" >/dev/null || die "could not mark the instance Unhealthy; trying again at the next probe"
+  log "UNHEALTHY: out of service and marked Unhealthy for replacement; the queue will be drained: $1"
+}
 
 # One probe, remembered: FAILS_BEFORE_REPLACE refusals in a row take the relay out of service.
 check_health() {
@@ -53,10 +105,12 @@ check_health() {
       echo "$fails" >"$RUN_DIR/failures"
       log "cannot deliver ($fails of $FAILS_BEFORE_REPLACE): $out"
       if [ "$fails" -ge "$FAILS_BEFORE_REPLACE" ] && [ -n "$LIFECYCLE_HOOK" ]; then
-        stop_accepting
-        aws autoscaling set-instance-health --instance-id "$(imds instance-id)" --health-status Unhealthy \
-          --region "$(instance_region)" >/dev/null
-        log "UNHEALTHY: out of service and marked Unhealthy for replacement; the queue will be drained: $out"
+        group_facts
+        if [ -n "$(peers)" ]; then
+          take_out_of_service "$out"
+        else
+          log "ERROR: cannot deliver, and no other healthy relay could take over: staying in service, mail deferred until this is fixed: $out"
+        fi
       fi
       ;;
   esac
@@ -80,15 +134,18 @@ signal_ready() {
     log "not ready yet: $out; probing again in 10s"
     sleep 10
   done
-  send_signal "$status"
+  if ! send_signal "$status"; then
+    log "could not signal $status to $SIGNAL_RESOURCE (CloudFormation waits for its timeout): $out"
+    return 1
+  fi
   log "signalled $status to ${SIGNAL_RESOURCE}: $out"
   [ "$status" = SUCCESS ]
 }
 
 send_signal() {
-  aws cloudformation signal-resource --stack-name "${SIGNAL_RESOURCE%/*}" \
+  retry 3 aws cloudformation signal-resource --stack-name "${SIGNAL_RESOURCE%/*}" \
     --logical-resource-id "${SIGNAL_RESOURCE#*/}" --unique-id "$(imds instance-id)" --status "$1" \
-    --region "$(instance_region)" >/dev/null
+    --region "$(imds placement/region)" >/dev/null
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then

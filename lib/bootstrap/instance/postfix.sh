@@ -60,13 +60,9 @@ configure_postfix() {
   want mydestination ''
   want relay_domains ''
   want inet_protocols ipv4
-  if [ -n "$RELAY_NETWORKS" ]; then
-    want inet_interfaces all
-    want mynetworks "127.0.0.0/8 $RELAY_NETWORKS"
-  else
-    want inet_interfaces loopback-only
-    want mynetworks 127.0.0.0/8
-  fi
+  if [ -n "$RELAY_NETWORKS$PEER_NETWORKS" ]; then want inet_interfaces all; else want inet_interfaces loopback-only; fi
+  want mynetworks "127.0.0.0/8${RELAY_NETWORKS:+ $RELAY_NETWORKS}"
+  configure_peer_port
   want smtpd_relay_restrictions 'permit_mynetworks, reject'
   want smtpd_recipient_restrictions 'permit_mynetworks, reject'
   want disable_vrfy_command yes
@@ -111,6 +107,22 @@ configure_configuration_set() {
     [ "$on" = 0 ] || list=${list:+$list, }$CSET_MILTER
     want "$p" "$list"
   done
+}
+
+# The hand-over port: other relays of the group (PEER_NETWORKS, and nobody else) hand their queue to
+# this one here when they leave (drain.sh); port 25 keeps relaying for RELAY_NETWORKS only.
+configure_peer_port() {
+  local line nets
+  if [ -z "$PEER_NETWORKS" ]; then
+    if grep -q '^2525 .*syslog_name=postfix/peer-in' "$PF/master.cf"; then
+      sed -i '/^2525 .*syslog_name=postfix\/peer-in/d' "$PF/master.cf"
+      CHANGED=1
+    fi
+    return 0
+  fi
+  nets=$(printf '127.0.0.0/8,%s' "${PEER_NETWORKS// /,}")
+  line="2525      inet  n       -       n       -       -       smtpd -o syslog_name=postfix/peer-in -o mynetworks=$nets -o smtpd_relay_restrictions=permit_mynetworks,reject -o smtpd_recipient_restrictions=permit_mynetworks,reject"
+  put_service 2525 inet "$line"
 }
 
 # Without a syslog daemon (Amazon Linux 2023 is journald-only) Postfix 3.4+ writes /var/log/maillog itself.
