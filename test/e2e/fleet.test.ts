@@ -208,6 +208,27 @@ describeWorld('a relay leaving its group while SES stays down, with a peer relay
     peer?.world.destroy();
   });
 
+  test("a peer may not relay through port 25: the relays' network is trusted on the hand-over port only", () => {
+    const swaks = peer.world.exec([
+      'swaks',
+      '--server',
+      '10.99.0.1',
+      '--port',
+      '25',
+      '--from',
+      'peer@example.com',
+      '--to',
+      'victim@example.net',
+      '--timeout',
+      '20',
+    ]);
+    expect(swaks.stdout).toMatch(/-> RCPT TO:.*\n<\*\* 554 5\.7\.1/);
+    expect(r.world.exec(['postconf', '-h', 'mynetworks']).stdout.trim()).toBe('127.0.0.0/8 198.51.100.0/24');
+    expect(r.world.exec(['postconf', '-M', '2525/inet']).stdout).toContain(
+      'smtpd -o syslog_name=postfix/peer-in -o mynetworks=127.0.0.0/8,10.99.0.0/24',
+    );
+  });
+
   test('all 50 reach the peer, then SES from there: none lost, none duplicated', async () => {
     await r.standin.setMode('down');
     await r.world.submitMany(50);
