@@ -86,8 +86,13 @@ class BareWorld {
     writeFileSync(join(this.root, 'root', 'secret.json'), SECRET_JSON, { mode: 0o600 });
   }
 
+  /** nsenter's arguments that join the world's namespaces. */
+  private enter(): string[] {
+    return ['-t', String(this.holder.pid), '-m', '-n', '-u', '--'];
+  }
+
   private nsenter(cmd: string[], opts: { input?: string }): RunResult {
-    const r = spawnSync('nsenter', ['-t', String(this.holder.pid), '-m', '-n', '-u', '--', ...cmd], {
+    const r = spawnSync('nsenter', [...this.enter(), ...cmd], {
       input: opts.input,
       encoding: 'utf8',
       timeout: 300000,
@@ -123,27 +128,15 @@ class BareWorld {
 
   /** Starts the SES stand-in (on the host's files, in the world's network) on port 587. */
   async startStandin(): Promise<Standin> {
-    const proc = spawn(
-      'nsenter',
-      [
-        '-t',
-        String(this.holder.pid),
-        '-m',
-        '-n',
-        '-u',
-        '--',
-        process.execPath,
-        join(ROOT, 'node_modules/tsx/dist/cli.mjs'),
-      ]
-        .concat([join(FIXTURES, 'ses-standin.ts'), '--port', '587', '--key', join(this.dir, 'tls', 'ses.key')])
-        .concat(['--cert', join(this.dir, 'tls', 'ses.crt'), '--wrapper', 'no', '--mode', 'accept'])
-        .concat(['--name', SES_HOST, '--quota', '0']),
-      {
-        env: { ...process.env, STANDIN_USER: USERNAME, STANDIN_PASSWORD: PASSWORD },
-        stdio: ['pipe', 'pipe', 'inherit'],
-        detached: true,
-      },
-    );
+    const tsx = [process.execPath, join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(FIXTURES, 'ses-standin.ts')];
+    const tls = (f: string) => join(this.dir, 'tls', f);
+    const args = ['--port', '587', '--key', tls('ses.key'), '--cert', tls('ses.crt'), '--wrapper', 'no'];
+    args.push('--mode', 'accept', '--name', SES_HOST, '--quota', '0');
+    const proc = spawn('nsenter', [...this.enter(), ...tsx, ...args], {
+      env: { ...process.env, STANDIN_USER: USERNAME, STANDIN_PASSWORD: PASSWORD },
+      stdio: ['pipe', 'pipe', 'inherit'],
+      detached: true,
+    });
     const standin = new Standin(proc);
     this.standins.push(standin);
     await standin.waitFor(() => standin.count('listening') > 0, 20000, 'stand-in listening');
