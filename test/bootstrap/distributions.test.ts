@@ -4,7 +4,7 @@
 // (test/fixtures/package-manager) on PATH that records every call. The real installations on bare
 // Debian 12 and 13 are in test/e2e/bare-system.test.ts.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -216,5 +216,60 @@ describeNs('install.sh per distribution, against a stand-in package manager', ()
       'apt-get -y -q -o Dpkg::Options::=--force-confold install postfix',
       'apt-get -y -q -o Dpkg::Options::=--force-confold install python3',
     ]);
+  });
+});
+
+// apply_postfix without systemd, for Postfix up to 3.9 and from 3.10 on Debian: a stand-in
+// `postfix`/`postconf` and Debian's /usr/lib/postfix (bind-mounted) record what runs.
+describeNs('starting Postfix without systemd (apply_postfix)', () => {
+  /** Runs apply_postfix; `postInstall` is the text of Postfix's post-install, `start` what `postfix start` does. */
+  function applyPostfix(postInstall: string, start: string): Run {
+    const bin = join(dir, 'postfix-bin');
+    const lib = join(dir, 'usr-lib-postfix');
+    rmSync(bin, { recursive: true, force: true });
+    rmSync(lib, { recursive: true, force: true });
+    mkdirSync(bin);
+    mkdirSync(join(lib, 'sbin'), { recursive: true });
+    const script = (path: string, body: string) => writeFileSync(path, `#!/bin/bash\n${body}\n`, { mode: 0o755 });
+    script(join(bin, 'postconf'), `[ "$*" = "-hx daemon_directory" ] && echo /usr/lib/postfix/sbin`);
+    script(
+      join(bin, 'postfix'),
+      `echo "postfix $*" >>"$FAKE_PM_LOG"\ncase $1 in status) [ -e "${dir}/running" ] ;; start) ${start} ;; esac`,
+    );
+    script(join(lib, 'sbin', 'post-install'), postInstall);
+    script(join(lib, 'configure-instance.sh'), 'echo "configure-instance.sh $*" >>"$FAKE_PM_LOG"');
+    rmSync(join(dir, 'running'), { force: true });
+    const code = `mount --bind "${lib}" /usr/lib/postfix && . "$P/common.sh" && apply_postfix && echo started`;
+    return run(osRelease('debian', '13'), code, { PATH: `${bin}:/usr/bin:/bin:/usr/sbin:/sbin` });
+  }
+  const STARTS = `touch "${'$'}{FAKE_PM_LOG%/*}/running"`;
+
+  test('up to Postfix 3.9, Debian\'s configure-instance.sh prepares the default instance ("-") first', () => {
+    const r = applyPostfix('# Postfix 3.7: no chroot set-up here', STARTS);
+    expect(r.stdout.trim()).toBe('started');
+    expect(r.calls).toEqual([
+      'postfix check',
+      'configure-instance.sh -',
+      'postfix status',
+      'postfix start',
+      'postfix status',
+    ]);
+  });
+
+  test('from Postfix 3.10, postfix start prepares the chroot itself: configure-instance.sh is not called', () => {
+    const r = applyPostfix('/usr/lib/postfix/configure-instance.sh || exit 1  # debian-specific', STARTS);
+    expect(r.stdout.trim()).toBe('started');
+    expect(r.calls).toEqual(['postfix check', 'postfix status', 'postfix start', 'postfix status']);
+  });
+
+  test("a failed start says so with Postfix's own last line", () => {
+    const r = applyPostfix(
+      '',
+      'echo "postfix/postfix-script: fatal: the Postfix mail system is not configured" >&2; exit 1',
+    );
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(
+      'ses-relay: error: Postfix did not start (postfix start): postfix/postfix-script: fatal: the Postfix mail system is not configured',
+    );
   });
 });
