@@ -205,6 +205,27 @@ describeNs('install.sh per distribution, against a stand-in package manager', ()
     expect(r.stderr).toContain(`ses-relay: error: could not install ${packages}\n`);
   });
 
+  // SesRelay's user data installs the AWS CLI before install.sh has detected anything.
+  test('without detection, pkg_install uses apt where apt-get exists, else dnf', () => {
+    // A PATH with the dnf stand-in and the few tools pkg_install uses, and no apt-get.
+    const onlyDnf = join(dir, 'only-dnf');
+    rmSync(onlyDnf, { recursive: true, force: true });
+    mkdirSync(onlyDnf);
+    symlinkSync(STANDIN, join(onlyDnf, 'dnf'));
+    for (const tool of ['unshare', 'mount', 'bash', 'basename', 'cat', 'grep', 'mktemp', 'rm', 'tail']) {
+      const path = spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim();
+      symlinkSync(path, join(onlyDnf, tool));
+    }
+    const withApt = run(osRelease('debian', '13'), '. "$P/packages.sh" && pkg_install awscli');
+    expect(installs(withApt)).toEqual([
+      'apt-get -y -q update',
+      'apt-get -y -q -o Dpkg::Options::=--force-confold install awscli',
+    ]);
+    const withDnf = run(osRelease('amzn', '2023'), '. "$P/packages.sh" && pkg_install awscli', { PATH: onlyDnf });
+    expect(withDnf.code).toBe(0);
+    expect(installs(withDnf)).toEqual(['dnf -y -q install awscli']);
+  });
+
   test("apt's package lists are updated once per run, however many installs", () => {
     const r = run(
       osRelease('debian', '12'),

@@ -3,27 +3,18 @@
 # with it). Self-contained, so that the user data of SesRelay can carry it verbatim: it needs the
 # CLI to fetch the rest of the program.
 
-# Installs packages quietly with PKG's package manager (apt or dnf, as install.sh detected; else
-# whichever the system has). On failure it says which packages and the package manager's last
-# error line, and returns false. apt's package lists are updated once per run.
+# Installs packages quietly with PKG's package manager (apt or dnf: install.sh's detect_os; else
+# apt where there is apt-get). On failure it names the packages and the package manager's last
+# error line, and returns false. apt's lists are updated once per run.
 pkg_install() {
   local pm=${PKG:-} out rc=0 last
-  if [ -z "$pm" ]; then
-    if command -v apt-get >/dev/null 2>&1; then
-      pm=apt
-    elif command -v dnf >/dev/null 2>&1; then
-      pm=dnf
-    else
-      printf 'ses-relay: %s\n' "no package manager (apt-get or dnf) to install $*" >&2
-      return 1
-    fi
-  fi
+  [ -n "$pm" ] || { command -v apt-get >/dev/null && pm=apt; } || pm=dnf
   out=$(mktemp)
   if [ "$pm" = apt ]; then
     # "No configuration": the package must not start an Internet-facing Postfix of its own.
     echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
     if [ -z "${PKG_APT_UPDATED:-}" ]; then
-      # A failed update shows in the install that follows (its error is the one reported).
+      # A failed update shows in the install that follows.
       DEBIAN_FRONTEND=noninteractive apt-get -y -q update >"$out" 2>&1 && PKG_APT_UPDATED=1
     fi
     DEBIAN_FRONTEND=noninteractive apt-get -y -q -o Dpkg::Options::=--force-confold install "$@" >>"$out" 2>&1 || rc=$?
@@ -32,8 +23,8 @@ pkg_install() {
     dnf -y -q install "$@" >"$out" 2>&1 || rc=$?
   fi
   if [ "$rc" != 0 ]; then
-    last=$(grep -E '^(E:|Error)' "$out" | tail -n 1)
-    [ -n "$last" ] || last=$(grep -v '^[[:space:]]*$' "$out" | tail -n 1)
+    last=$(grep -E '^(E:|Error)' "$out" | tail -n 1) || true
+    [ -n "$last" ] || last=$(grep -v '^[[:space:]]*$' "$out" | tail -n 1) || true
     printf 'ses-relay: %s\n' "$pm could not install $* (exit $rc): ${last:-no output}" >&2
   fi
   rm -f "$out"
