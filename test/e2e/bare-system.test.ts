@@ -62,7 +62,8 @@ class BareWorld {
   private readonly holder: ChildProcess;
   private readonly standins: Standin[] = [];
 
-  constructor(suite: string, aptConf = '') {
+  /** `aptConf`: the image's own apt setting; `mirror`: another folder to serve instead of the packages. */
+  constructor(suite: string, aptConf = '', mirror = join(CACHE, suite, 'mirror')) {
     execFileSync('bash', [join(FIXTURES, 'bare-debian.sh'), suite, CACHE], { stdio: 'pipe', timeout: 900000 });
     mkdirSync(join(this.dir, 'tls'));
     makeTestTls(join(this.dir, 'tls'));
@@ -71,15 +72,7 @@ class BareWorld {
     if (aptConf) writeFileSync(join(this.root, 'etc/apt/apt.conf.d/99image'), aptConf);
     this.holder = holdNamespaces(['--mount', '--net', '--uts', '--propagation', 'private']);
     const r = this.nsenter(
-      [
-        'bash',
-        join(__dirname, 'bare-world-setup.sh'),
-        this.dir,
-        this.root,
-        join(CACHE, suite, 'mirror'),
-        SES_HOST,
-        FIXTURES,
-      ],
+      ['bash', join(__dirname, 'bare-world-setup.sh'), this.dir, this.root, mirror, SES_HOST, FIXTURES],
       {},
     );
     if (r.code !== 0) throw new Error(`bare world setup failed: ${r.stderr}`);
@@ -279,5 +272,33 @@ describeBare('bare Debian 13 whose apt installs no recommends (as minimal images
     world.exec(['/usr/sbin/sendmail', '-f', 'sender@example.com', 'recipient@example.com'], { input: PLAIN_MAIL });
     await standin.waitFor(() => standin.messages().length > 0, 60000, 'the plain mail');
     expect(standin.messages()[0].to).toEqual(['recipient@example.com']);
+  });
+});
+
+describeBare('bare Debian 12 whose mirror lacks the packages', () => {
+  let world: BareWorld;
+  let run: RunResult;
+
+  beforeAll(() => {
+    const empty = mkdtempSync(join(tmpdir(), 'ses-relay-empty-mirror-'));
+    writeFileSync(join(empty, 'Packages'), '');
+    try {
+      world = new BareWorld('bookworm', '', empty);
+      run = world.runScript(renderScript({ region: 'eu-west-1', secretId: SECRET_ID }));
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
+  });
+  afterAll(() => world?.destroy());
+
+  test("the script stops, naming the packages and apt's own last error line", () => {
+    expect(run.code).not.toBe(0);
+    // apt's own words: "Unable to locate package X", or "Package 'X' has no installation candidate".
+    expect(run.stderr).toMatch(
+      /ses-relay: apt-get could not install postfix libsasl2-modules ca-certificates \(exit 100\): E: (Unable to locate package [a-z0-9-]+|Package '[a-z0-9-]+' has no installation candidate)\n/,
+    );
+    expect(run.stderr).toContain('ses-relay: error: could not install postfix libsasl2-modules ca-certificates\n');
+    expect(world.exec(['test', '-e', '/usr/sbin/postfix']).code).toBe(1);
+    expect(world.exec(['test', '-e', '/etc/ses-relay/settings']).code).toBe(0);
   });
 });
