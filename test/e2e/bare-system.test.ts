@@ -75,7 +75,10 @@ class BareWorld {
       ['bash', join(__dirname, 'bare-world-setup.sh'), this.dir, this.root, mirror, SES_HOST, FIXTURES],
       {},
     );
-    if (r.code !== 0) throw new Error(`bare world setup failed: ${r.stderr}`);
+    if (r.code !== 0) {
+      this.end();
+      throw new Error(`bare world setup failed: ${r.stderr}`);
+    }
     writeFileSync(join(this.root, 'root', 'secret.json'), SECRET_JSON, { mode: 0o600 });
   }
 
@@ -139,6 +142,11 @@ class BareWorld {
   /** Ends every process of the world (Postfix, dnsmasq, the mirror, the stand-in), then its files. */
   async destroy(): Promise<void> {
     await Promise.all(this.standins.map((s) => s.stop()));
+    this.end();
+  }
+
+  /** Kills what runs in the world's mount namespace and removes its folder. */
+  private end(): void {
     const ns = readlinkSync(`/proc/${this.holder.pid}/ns/mnt`);
     for (const entry of readdirSync('/proc')) {
       if (!/^[0-9]+$/.test(entry)) continue;
