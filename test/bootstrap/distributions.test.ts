@@ -87,6 +87,7 @@ const SUPPORTED: [string, string, string[]][] = [
   ['centos', '10', DNF_INSTALL],
   ['amzn', '2023', DNF_INSTALL],
   ['fedora', '43', DNF_INSTALL],
+  ['fedora', '45', DNF_INSTALL],
 ];
 
 describeNs('install.sh per distribution, against a stand-in package manager', () => {
@@ -137,7 +138,7 @@ describeNs('install.sh per distribution, against a stand-in package manager', ()
       'Amazon Linux 2025 is not among the releases tested (2023); proceeding as for Amazon Linux 2023',
       DNF_INSTALL,
     ],
-    ['fedora', '46', 'Fedora 46 is not among the releases tested (42 43 44); proceeding as for Fedora 44', DNF_INSTALL],
+    ['fedora', '46', 'Fedora 46 is not among the releases tested (43 44 45); proceeding as for Fedora 45', DNF_INSTALL],
   ])('a newer release, %s %s, proceeds with a warning in the log', (id, version, warning, expected) => {
     const r = install(osRelease(id, version));
     expect(r.stderr).toContain(`ses-relay: warning: ${warning}`);
@@ -158,6 +159,7 @@ describeNs('install.sh per distribution, against a stand-in package manager', ()
     ['amzn', '2', 'error: Amazon Linux 2 is past its end of support; supported: Debian 12 and 13, Ubuntu'],
     ['debian', '11', 'error: Debian 11 is past its end of support; supported: Debian 12 and 13, Ubuntu'],
     ['rocky', '7.9', 'error: Rocky Linux 7 is past its end of support; supported: Debian 12 and 13, Ubuntu'],
+    ['fedora', '42', 'error: Fedora 42 is past its end of support; supported: Debian 12 and 13, Ubuntu'],
   ])('%s %s is refused with the supported list, before any package manager runs', (id, version, message) => {
     const r = install(osRelease(id, version));
     expect(r.code).not.toBe(0);

@@ -9,7 +9,7 @@
 # Known by family (os-release ID), at the releases tested. A newer release of a known family
 # proceeds with a warning (images named "latest" move on); one older than those is past its end of
 # support and refused, as is any other family. Amazon Linux 2 ended its support on 2026-06-30.
-SUPPORTED="Debian 12 and 13, Ubuntu 22.04, 24.04 and 26.04, RHEL/Rocky Linux/AlmaLinux/CentOS Stream 8, 9 and 10, Amazon Linux 2023, Fedora 42 to 44 (newer releases of these with a warning)"
+SUPPORTED="Debian 12 and 13, Ubuntu 22.04, 24.04 and 26.04, RHEL/Rocky Linux/AlmaLinux/CentOS Stream 8, 9 and 10, Amazon Linux 2023, Fedora 43 to 45 (newer releases of these with a warning)"
 
 # True when version $1 sorts before version $2 (dotted numbers).
 version_lt() {
@@ -34,7 +34,7 @@ detect_os() {
       case "$id" in rhel) name=RHEL ;; rocky) name="Rocky Linux" ;; almalinux) name=AlmaLinux ;; *) name="CentOS Stream" ;; esac
       ;;
     amzn) name="Amazon Linux" PKG=dnf known="2023" ;;
-    fedora) name=Fedora PKG=dnf known="42 43 44" ;;
+    fedora) name=Fedora PKG=dnf known="43 44 45" ;;
     *) die "unsupported distribution '$id $ver'; supported: $SUPPORTED" ;;
   esac
   if [ -z "$ver" ]; then
