@@ -357,7 +357,7 @@ describeWorld('credentials unavailable: the script fails closed', () => {
       const r = world.runScript(renderScript(options()), world.awsEnv(SECRET_ID, SECRET_JSON), 'alpine.sh');
       expect(r.code).not.toBe(0);
       expect(r.stderr).toContain(
-        "error: unsupported distribution 'alpine 3.20.0'; supported: Amazon Linux 2023, Amazon Linux 2",
+        "error: unsupported distribution 'alpine 3.20.0'; supported: Debian 12 and 13, Ubuntu 22.04, 24.04 and 26.04",
       );
       expect(r.trace).not.toMatch(/execve\("[^"]*\/(aws|apt-get|dnf|yum)"/);
     } finally {

@@ -498,3 +498,13 @@ export class World {
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+/** Starts a process holding new namespaces (`unshare FLAGS`) for a world built elsewhere. */
+export function holdNamespaces(flags: string[]): ChildProcess {
+  return namespaceHolder(flags);
+}
+
+/** Writes the test CA and the certificates signed by it (ca, ses, impostor, selfsigned) to `dir`. */
+export function makeTestTls(dir: string): void {
+  makeTls(dir);
+}

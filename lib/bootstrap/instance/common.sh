@@ -115,23 +115,29 @@ put_service() {
 }
 
 # Makes Postfix take what changed: start it, restart it (listening interfaces changed) or reload it.
-# With systemd where it runs; in a container without it, Postfix's own commands.
+# With systemd where it runs; without it (a container, a chroot), Postfix's own commands.
 apply_postfix() {
+  local out
   postfix check || die "postfix check failed"
   if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
     systemctl enable postfix >/dev/null 2>&1 || true
     if ! systemctl is-active --quiet postfix; then
-      systemctl start postfix
+      systemctl start postfix || die "Postfix did not start (systemctl start postfix); see journalctl -u postfix"
     elif [ "$RESTART" = 1 ]; then
       systemctl restart postfix
     elif [ "$CHANGED" = 1 ]; then
       systemctl reload postfix
     fi
   else
-    # No systemd (a container): do what Debian's unit does before start, then Postfix's own commands.
-    if [ -x /usr/lib/postfix/configure-instance.sh ]; then /usr/lib/postfix/configure-instance.sh - >/dev/null; fi
+    # Debian's unit prepares Postfix's chroot (/var/spool/postfix/etc...) before start. Up to
+    # Postfix 3.9 its helper takes the instance ("-" for the default); from 3.10 postfix start
+    # runs it itself (post-install) and refuses it from anywhere else.
+    if [ -x /usr/lib/postfix/configure-instance.sh ] &&
+      ! grep -q configure-instance "$(postconf -hx daemon_directory)/post-install" 2>/dev/null; then
+      /usr/lib/postfix/configure-instance.sh - >/dev/null || die "Debian's /usr/lib/postfix/configure-instance.sh failed"
+    fi
     if ! postfix status >/dev/null 2>&1; then
-      postfix start
+      out=$(postfix start 2>&1) || die "Postfix did not start (postfix start): $(printf '%s' "$out" | tail -n 1)"
     elif [ "$RESTART" = 1 ]; then
       postfix stop && postfix start
     elif [ "$CHANGED" = 1 ]; then

@@ -6,23 +6,45 @@
 # shellcheck source=packages.sh
 . "$(dirname "${BASH_SOURCE[0]}")/packages.sh"
 
-SUPPORTED="Amazon Linux 2023, Amazon Linux 2, RHEL/Rocky/AlmaLinux 8 and 9, Ubuntu 22.04 and 24.04, Debian 11 and 12"
+# Known by family (os-release ID), at the releases tested. A newer release of a known family
+# proceeds with a warning (images named "latest" move on); one older than those is past its end of
+# support and refused, as is any other family. Amazon Linux 2 ended its support on 2026-06-30.
+SUPPORTED="Debian 12 and 13, Ubuntu 22.04, 24.04 and 26.04, RHEL/Rocky Linux/AlmaLinux/CentOS Stream 8, 9 and 10, Amazon Linux 2023, Fedora 43 to 45 (newer releases of these with a warning)"
 
-# Sets PKG (apt, dnf or yum) and CA_FILE from /etc/os-release; refuses what we do not know.
+# True when version $1 sorts before version $2 (dotted numbers).
+version_lt() {
+  [ "$1" != "$2" ] && [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n 1)" = "$1" ]
+}
+
+# Sets PKG (apt or dnf) and CA_FILE from /etc/os-release; refuses what we do not know, before
+# anything is installed.
 detect_os() {
   [ -r /etc/os-release ] || die "cannot read /etc/os-release; supported: $SUPPORTED"
-  local id ver
+  local id ver name known
   # shellcheck disable=SC1091
   id=$(. /etc/os-release && printf '%s' "${ID:-}")
   # shellcheck disable=SC1091
   ver=$(. /etc/os-release && printf '%s' "${VERSION_ID:-}")
-  case "$id:$ver" in
-    amzn:2023*) PKG=dnf ;;
-    amzn:2) PKG=yum ;;
-    rhel:8* | rhel:9* | rocky:8* | rocky:9* | almalinux:8* | almalinux:9*) PKG=dnf ;;
-    ubuntu:22.04 | ubuntu:24.04 | debian:11 | debian:12) PKG=apt ;;
+  case "$id" in
+    debian) name=Debian PKG=apt known="12 13" ;;
+    ubuntu) name=Ubuntu PKG=apt known="22.04 24.04 26.04" ;;
+    rhel | rocky | almalinux | centos)
+      # Minor releases (9.4) are the major's.
+      PKG=dnf known="8 9 10" ver=${ver%%.*}
+      case "$id" in rhel) name=RHEL ;; rocky) name="Rocky Linux" ;; almalinux) name=AlmaLinux ;; *) name="CentOS Stream" ;; esac
+      ;;
+    amzn) name="Amazon Linux" PKG=dnf known="2023" ;;
+    fedora) name=Fedora PKG=dnf known="43 44 45" ;;
     *) die "unsupported distribution '$id $ver'; supported: $SUPPORTED" ;;
   esac
+  if [ -z "$ver" ]; then
+    # Debian testing and unstable have no VERSION_ID.
+    log "warning: $name without a release number (testing?) is not among the releases tested ($known); proceeding as for $name ${known##* }"
+  elif version_lt "$ver" "${known%% *}"; then
+    die "$name $ver is past its end of support; supported: $SUPPORTED"
+  elif [[ " $known " != *" $ver "* ]]; then
+    log "warning: $name $ver is not among the releases tested ($known); proceeding as for $name ${known##* }"
+  fi
   if [ "$PKG" = apt ]; then
     CA_FILE=/etc/ssl/certs/ca-certificates.crt
   else
@@ -50,7 +72,7 @@ install_packages() {
       if [ "$PKG" = apt ]; then
         DEBIAN_FRONTEND=noninteractive apt-get -y -q purge "$p" >/dev/null
       else
-        "$PKG" -y -q remove "$p" >/dev/null
+        dnf -y -q remove "$p" >/dev/null
       fi
     fi
   done

@@ -3,20 +3,32 @@
 # with it). Self-contained, so that the user data of SesRelay can carry it verbatim: it needs the
 # CLI to fetch the rest of the program.
 
-# Installs packages quietly (apt-get, dnf or yum, whichever the system has); false on failure.
+# Installs packages quietly with PKG's package manager (apt or dnf: install.sh's detect_os; else
+# apt where there is apt-get). On failure it names the packages and the package manager's last
+# error line, and returns false. apt's lists are updated once per run.
 pkg_install() {
-  if command -v apt-get >/dev/null 2>&1; then
+  local pm=${PKG:-} out rc=0 last
+  [ -n "$pm" ] || { command -v apt-get >/dev/null && pm=apt; } || pm=dnf
+  out=$(mktemp)
+  if [ "$pm" = apt ]; then
     # "No configuration": the package must not start an Internet-facing Postfix of its own.
     echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-    DEBIAN_FRONTEND=noninteractive apt-get -y -q update >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get -y -q -o Dpkg::Options::=--force-confold install "$@" >/dev/null
-  elif command -v dnf >/dev/null 2>&1; then
-    dnf -y -q install "$@" >/dev/null
-  elif command -v yum >/dev/null 2>&1; then
-    yum -y -q install "$@" >/dev/null
+    if [ -z "${PKG_APT_UPDATED:-}" ]; then
+      # A failed update shows in the install that follows.
+      DEBIAN_FRONTEND=noninteractive apt-get -y -q update >"$out" 2>&1 && PKG_APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get -y -q -o Dpkg::Options::=--force-confold install "$@" >>"$out" 2>&1 || rc=$?
+    pm=apt-get
   else
-    return 1
+    dnf -y -q install "$@" >"$out" 2>&1 || rc=$?
   fi
+  if [ "$rc" != 0 ]; then
+    last=$(grep -E '^(E:|Error)' "$out" | tail -n 1) || true
+    [ -n "$last" ] || last=$(grep -v '^[[:space:]]*$' "$out" | tail -n 1) || true
+    printf 'ses-relay: %s\n' "$pm could not install $* (exit $rc): ${last:-no output}" >&2
+  fi
+  rm -f "$out"
+  return "$rc"
 }
 
 ensure_aws_cli() {

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Sets up everything the test suite needs on a Debian machine (run by `npm test` before the tests,
+# as npm's `pretest`): the Debian packages of the end-to-end suites and the linters, and the Python
+# tools (moto server, cfn-lint, checkov, Ruff) in a project-local .venv. Idempotent and quick when
+# everything is there: it asks apt only for what is missing (one `apt-get update`, then one
+# install), and pip only when requirements-test.txt changed since the last install.
+#
+# Debian packages: real Postfix (preseeded to "No configuration", so it never starts on its own)
+# and the SASL module for the end-to-end world; shellcheck; cloud-init (`cloud-init schema`);
+# dnsmasq-base (the worlds' resolver); iproute2, util-linux (unshare, nsenter), strace, procps;
+# debootstrap and dpkg-dev (the bare Debian systems and their package-mirror stand-in); python3-venv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(postfix libsasl2-modules ca-certificates openssl shellcheck cloud-init swaks dnsmasq-base
+  iproute2 util-linux strace procps python3-venv debootstrap dpkg-dev)
+
+say() { printf 'test-setup: %s\n' "$*" >&2; }
+
+# One dpkg-query for all of them: the installed ones, by name.
+# shellcheck disable=SC2016 # a dpkg-query format, not a shell expansion
+installed=" $( (dpkg-query -W -f='${db:Status-Status} ${Package}\n' "${PACKAGES[@]}" 2>/dev/null || true) |
+  sed -n 's/^installed //p' | tr '\n' ' ')"
+missing=()
+for p in "${PACKAGES[@]}"; do
+  [[ $installed == *" $p "* ]] || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    # The suites that need them say so and fail under CI=true; outside CI they are skipped, named.
+    say "not root: cannot install the Debian packages ${missing[*]}"
+  else
+    say "installing the Debian packages ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null
+    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+    apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
+
+# The Python tools: reinstalled only when requirements-test.txt differs from the installed one.
+stamp=.venv/.requirements-test.txt
+if ! [ -x .venv/bin/python ]; then
+  say "creating .venv"
+  python3 -m venv .venv
+fi
+if ! cmp -s requirements-test.txt "$stamp"; then
+  say "installing requirements-test.txt into .venv"
+  if ! .venv/bin/pip install -q --disable-pip-version-check -r requirements-test.txt >.venv/pip.log 2>&1; then
+    tail -n 20 .venv/pip.log >&2
+    exit 1
+  fi
+  cp requirements-test.txt "$stamp"
+fi
+
+# What the suites look for: anything still missing is named here (those suites are skipped, or fail
+# under CI=true).
+absent=()
+for tool in /usr/sbin/postfix /usr/sbin/dnsmasq /usr/sbin/debootstrap /usr/bin/dpkg-scanpackages /usr/bin/shellcheck \
+  /usr/bin/cloud-init /usr/bin/strace /usr/bin/unshare .venv/bin/moto_server .venv/bin/cfn-lint .venv/bin/checkov \
+  .venv/bin/ruff; do
+  [ -x "$tool" ] || absent+=("$tool")
+done
+if [ "${#absent[@]}" -gt 0 ]; then
+  say "still missing: ${absent[*]}"
+  [ -z "${CI:-}" ] || exit 1
+fi

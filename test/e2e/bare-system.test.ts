@@ -1,0 +1,312 @@
+// End-to-end from a bare system: the rendered script, unmodified, runs as root (chroot) on a bare
+// Debian 12 and a bare Debian 13 root filesystem (debootstrap minbase: no Postfix, no SASL module,
+// no CA certificates, no python3, no systemd), in its own mount, network and UTS namespaces. Its
+// own `apt-get install` fetches from a stand-in for Debian's mirror (the same packages, fetched
+// beforehand, served over HTTP on loopback: test/fixtures/bare-debian.sh); it starts Postfix
+// without systemd, the procedure's plain and MIME mails reach the SES stand-in, and a second run
+// changes nothing. DNS, CA trust, the mirror and the `aws` CLI are the stand-ins.
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { simpleParser } from 'mailparser';
+import { renderScript } from '../../lib/bootstrap';
+import { deriveSmtpPassword } from '../../lib/smtp';
+import { holdNamespaces, makeTestTls, type RunResult, SES_HOST, Standin } from './world';
+
+const ROOT = join(__dirname, '..', '..');
+const FIXTURES = join(ROOT, 'test', 'fixtures');
+/** Where the bare systems and their mirrors are kept between runs (ignored by git). */
+const CACHE = join(ROOT, '.cache', 'bare-debian');
+
+function unavailable(): string | undefined {
+  if (process.getuid?.() !== 0) return 'the bare-system suite needs root (chroot, namespaces)';
+  for (const tool of ['debootstrap', 'dpkg-scanpackages', 'dnsmasq', 'unshare', 'nsenter', 'openssl', 'python3']) {
+    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) {
+      return `${tool} is missing (npm test installs it: scripts/test-setup.sh)`;
+    }
+  }
+  return undefined;
+}
+const reason = unavailable();
+if (reason && process.env.CI) throw new Error(`bare-system suite cannot run in CI: ${reason}`);
+if (reason) console.warn(`skipping the bare-system suite: ${reason}`);
+const describeBare = reason ? describe.skip : describe;
+
+jest.setTimeout(600000);
+
+const SECRET_ID = 'ses-relay/smtp';
+// AWS's documented example key pair: shaped like real credentials, never valid anywhere.
+const USERNAME = 'AKIAIOSFODNN7EXAMPLE';
+const PASSWORD = deriveSmtpPassword('wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'eu-west-1');
+const SECRET_JSON = JSON.stringify({ username: USERNAME, password: PASSWORD, region: 'eu-west-1', port: 587 });
+const PLAIN_MAIL =
+  'From: Sender Name <sender@example.com>\nSubject: Amazon SES Test\nThis message was sent using Amazon SES.\n';
+const MIME_MAIL = readFileSync(join(FIXTURES, 'mime-email.txt'), 'utf8');
+/** What cloud-init gives user data: root, a plain PATH, no locale. */
+const BASE_ENV = ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOME=/root'];
+
+/** A bare Debian root filesystem in its own namespaces, with the stand-ins around it. */
+class BareWorld {
+  readonly dir = mkdtempSync(join(tmpdir(), 'ses-relay-bare-'));
+  readonly root = join(this.dir, 'root');
+  private readonly holder: ChildProcess;
+  private readonly standins: Standin[] = [];
+
+  /** `aptConf`: the image's own apt setting; `mirror`: another folder to serve instead of the packages. */
+  constructor(suite: string, aptConf = '', mirror = join(CACHE, suite, 'mirror')) {
+    execFileSync('bash', [join(FIXTURES, 'bare-debian.sh'), suite, CACHE], { stdio: 'pipe', timeout: 900000 });
+    mkdirSync(join(this.dir, 'tls'));
+    makeTestTls(join(this.dir, 'tls'));
+    mkdirSync(this.root);
+    execFileSync('tar', ['-xf', join(CACHE, suite, 'rootfs.tar'), '-C', this.root]);
+    if (aptConf) writeFileSync(join(this.root, 'etc/apt/apt.conf.d/99image'), aptConf);
+    this.holder = holdNamespaces(['--mount', '--net', '--uts', '--propagation', 'private']);
+    const r = this.nsenter(
+      ['bash', join(__dirname, 'bare-world-setup.sh'), this.dir, this.root, mirror, SES_HOST, FIXTURES],
+      {},
+    );
+    if (r.code !== 0) {
+      this.end();
+      throw new Error(`bare world setup failed: ${r.stderr}`);
+    }
+    writeFileSync(join(this.root, 'root', 'secret.json'), SECRET_JSON, { mode: 0o600 });
+  }
+
+  /** nsenter's arguments that join the world's namespaces. */
+  private enter(): string[] {
+    return ['-t', String(this.holder.pid), '-m', '-n', '-u', '--'];
+  }
+
+  private nsenter(cmd: string[], opts: { input?: string }): RunResult {
+    const r = spawnSync('nsenter', [...this.enter(), ...cmd], {
+      input: opts.input,
+      encoding: 'utf8',
+      timeout: 300000,
+    });
+    return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+  }
+
+  /** Runs a command as root in the bare system, with only the given environment. */
+  exec(cmd: string[], opts: { input?: string; env?: string[] } = {}): RunResult {
+    return this.nsenter(['chroot', this.root, '/usr/bin/env', '-i', ...BASE_ENV, ...(opts.env ?? []), ...cmd], opts);
+  }
+
+  /** Runs the rendered script as user data would be run, with the `aws` stand-in answering. */
+  runScript(script: string): RunResult {
+    writeFileSync(join(this.root, 'root', 'user-data.sh'), script, { mode: 0o700 });
+    const env = [
+      'FAKE_AWS_SECRET_FILE=/root/secret.json',
+      `FAKE_AWS_SECRET_ID=${SECRET_ID}`,
+      'FAKE_AWS_REGION=eu-west-1',
+      'FAKE_AWS_LOG=/root/aws.log',
+    ];
+    return this.exec(['bash', '/root/user-data.sh'], { env });
+  }
+
+  read(path: string): string {
+    return this.exec(['cat', path]).stdout;
+  }
+
+  /** What the mirror stand-in served (its request log). */
+  mirrorLog(): string {
+    return readFileSync(join(this.dir, 'mirror.log'), 'utf8');
+  }
+
+  /** Starts the SES stand-in (on the host's files, in the world's network) on port 587. */
+  async startStandin(): Promise<Standin> {
+    const tsx = [process.execPath, join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(FIXTURES, 'ses-standin.ts')];
+    const tls = (f: string) => join(this.dir, 'tls', f);
+    const args = ['--port', '587', '--key', tls('ses.key'), '--cert', tls('ses.crt'), '--wrapper', 'no'];
+    args.push('--mode', 'accept', '--name', SES_HOST, '--quota', '0');
+    const proc = spawn('nsenter', [...this.enter(), ...tsx, ...args], {
+      env: { ...process.env, STANDIN_USER: USERNAME, STANDIN_PASSWORD: PASSWORD },
+      stdio: ['pipe', 'pipe', 'inherit'],
+      detached: true,
+    });
+    const standin = new Standin(proc);
+    this.standins.push(standin);
+    await standin.waitFor(() => standin.count('listening') > 0, 20000, 'stand-in listening');
+    return standin;
+  }
+
+  /** Ends every process of the world (Postfix, dnsmasq, the mirror, the stand-in), then its files. */
+  async destroy(): Promise<void> {
+    await Promise.all(this.standins.map((s) => s.stop()));
+    this.end();
+  }
+
+  /** Kills what runs in the world's mount namespace and removes its folder. */
+  private end(): void {
+    const ns = readlinkSync(`/proc/${this.holder.pid}/ns/mnt`);
+    for (const entry of readdirSync('/proc')) {
+      if (!/^[0-9]+$/.test(entry)) continue;
+      try {
+        if (readlinkSync(`/proc/${entry}/ns/mnt`) === ns) process.kill(Number(entry), 'SIGKILL');
+      } catch {
+        // the process has already gone
+      }
+    }
+    // The world's mounts (/proc, /dev in the root) live only in its namespace, gone with it: the
+    // host's view of this folder never had them.
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+const SUITES: [string, string, RegExp][] = [
+  ['Debian 12 (bookworm)', 'bookworm', /^3\.7\./],
+  ['Debian 13 (trixie)', 'trixie', /^3\.10\./],
+];
+
+describeBare.each(SUITES)('bare %s, the rendered script as user data', (_name, suite, postfixVersion) => {
+  let world: BareWorld;
+  let standin: Standin;
+  let first: RunResult;
+  let bareBefore: { postfix: number; python3: number; caBundle: number };
+  const script = renderScript({ region: 'eu-west-1', secretId: SECRET_ID });
+
+  beforeAll(async () => {
+    world = new BareWorld(suite);
+    bareBefore = {
+      postfix: world.exec(['test', '-e', '/usr/sbin/postfix']).code,
+      python3: world.exec(['test', '-e', '/usr/bin/python3']).code,
+      caBundle: world.exec(['test', '-e', '/etc/ssl/certs/ca-certificates.crt']).code,
+    };
+    standin = await world.startStandin();
+    first = world.runScript(script);
+  });
+  afterAll(() => world?.destroy());
+
+  test('it starts bare: no Postfix, no python3, no CA bundle, no systemd', () => {
+    expect(bareBefore).toEqual({ postfix: 1, python3: 1, caBundle: 1 });
+    expect(existsSync(join(world.root, 'run/systemd/system'))).toBe(false);
+  });
+
+  // python3 (the pacer's) comes with Postfix: Debian's package recommends it, and apt installs
+  // recommends by default, as on cloud images.
+  test("the script's own apt-get installs Postfix, the SASL module, CA certificates and python3", () => {
+    expect(first.stderr).toContain('ses-relay: installing postfix libsasl2-modules ca-certificates\n');
+    expect(first.code).toBe(0);
+    expect(world.exec(['test', '-x', '/usr/bin/python3']).code).toBe(0);
+    const log = world.mirrorLog();
+    for (const pkg of ['postfix', 'libsasl2-modules', 'ca-certificates', 'python3']) {
+      expect(log).toMatch(new RegExp(`"GET /(\\./)?${pkg}_[^ ]+\\.deb HTTP/1\\.1" 200`));
+    }
+    const versions = world.exec(['dpkg-query', '-W', '-f=${Package} ${Status}\n', 'postfix', 'libsasl2-modules']);
+    expect(versions.stdout.split('\n').sort()).toEqual([
+      '',
+      'libsasl2-modules install ok installed',
+      'postfix install ok installed',
+    ]);
+    expect(world.exec(['postconf', '-h', 'mail_version']).stdout.trim()).toMatch(postfixVersion);
+  });
+
+  test('Postfix runs without systemd, relaying through the SES endpoint', () => {
+    expect(first.stderr).toContain('relays through [email-smtp.eu-west-1.amazonaws.com]:587 for this host only');
+    expect(world.exec(['postfix', 'status']).code).toBe(0);
+    expect(first.stderr + first.stdout).not.toContain(PASSWORD);
+  });
+
+  test('the procedure plain test mail arrives, authenticated over verified TLS', async () => {
+    world.exec(['/usr/sbin/sendmail', '-f', 'sender@example.com', 'recipient@example.com'], { input: PLAIN_MAIL });
+    await standin.waitFor(() => standin.messages().length > 0, 60000, 'the plain mail');
+    const msg = standin.messages()[0];
+    expect(msg.to).toEqual(['recipient@example.com']);
+    const parsed = await simpleParser(msg.raw);
+    expect(parsed.subject).toBe('Amazon SES Test');
+    expect(parsed.text?.trim()).toBe('This message was sent using Amazon SES.');
+    const auths = standin.events.filter((e) => e.event === 'auth');
+    expect(auths.length).toBeGreaterThan(0);
+    expect(auths.every((a) => a.ok === true && a.secure === true && a.user === USERNAME)).toBe(true);
+    expect(world.read('/var/log/maillog')).toMatch(/Verified TLS connection established to email-smtp\.eu-west-1/);
+  });
+
+  test('the MIME multipart example arrives intact', async () => {
+    const before = standin.messages().length;
+    world.exec(['/usr/sbin/sendmail', '-f', 'sender@example.com', 'recipient@example.com'], { input: MIME_MAIL });
+    await standin.waitFor(() => standin.messages().length > before, 60000, 'the MIME mail');
+    const parsed = await simpleParser(standin.messages()[before].raw);
+    expect(parsed.html).toContain('<h1>Amazon SES Test</h1>');
+    expect(parsed.attachments).toHaveLength(1);
+    expect(parsed.attachments[0].filename).toBe('customers.txt');
+    expect(parsed.attachments[0].content.toString('utf8')).toContain('348,John,Stiles,Canada');
+  });
+
+  test('a second run installs nothing, changes no file and leaves Postfix running as it was', () => {
+    const files = ['/etc/postfix/main.cf', '/etc/postfix/master.cf', '/etc/postfix/sasl_passwd'];
+    const state = () =>
+      files.map((f) => world.exec(['stat', '-c', '%Y %s %a', f]).stdout + world.exec(['sha256sum', f]).stdout);
+    const before = state();
+    const pid = world.read('/var/spool/postfix/pid/master.pid').trim();
+    const mirrorBefore = world.mirrorLog().length;
+    const second = world.runScript(script);
+    expect(second.code).toBe(0);
+    expect(second.stderr).not.toContain('installing');
+    expect(state()).toEqual(before);
+    expect(world.read('/var/spool/postfix/pid/master.pid').trim()).toBe(pid);
+    expect(world.mirrorLog().slice(mirrorBefore)).not.toMatch(/\.deb/);
+    expect(world.exec(['postfix', 'status']).code).toBe(0);
+  });
+});
+
+// Minimal images turn apt's recommends off: then python3 does not come with Postfix, and the script
+// installs it for the pacer itself.
+describeBare('bare Debian 13 whose apt installs no recommends (as minimal images)', () => {
+  let world: BareWorld;
+  let standin: Standin;
+  let first: RunResult;
+
+  beforeAll(async () => {
+    world = new BareWorld('trixie', 'APT::Install-Recommends "false";\n');
+    standin = await world.startStandin();
+    first = world.runScript(renderScript({ region: 'eu-west-1', secretId: SECRET_ID }));
+  });
+  afterAll(() => world?.destroy());
+
+  test('the script installs python3 for the pacer itself, and mail flows', async () => {
+    expect(first.stderr).toContain('ses-relay: installing postfix libsasl2-modules ca-certificates\n');
+    expect(first.stderr).toContain('ses-relay: installing python3 for the pacer\n');
+    expect(first.code).toBe(0);
+    expect(world.mirrorLog()).toMatch(/"GET \/(\.\/)?python3_[^ ]+\.deb HTTP\/1\.1" 200/);
+    world.exec(['/usr/sbin/sendmail', '-f', 'sender@example.com', 'recipient@example.com'], { input: PLAIN_MAIL });
+    await standin.waitFor(() => standin.messages().length > 0, 60000, 'the plain mail');
+    expect(standin.messages()[0].to).toEqual(['recipient@example.com']);
+  });
+});
+
+describeBare('bare Debian 12 whose mirror lacks the packages', () => {
+  let world: BareWorld;
+  let run: RunResult;
+
+  beforeAll(() => {
+    const empty = mkdtempSync(join(tmpdir(), 'ses-relay-empty-mirror-'));
+    writeFileSync(join(empty, 'Packages'), '');
+    try {
+      world = new BareWorld('bookworm', '', empty);
+      run = world.runScript(renderScript({ region: 'eu-west-1', secretId: SECRET_ID }));
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
+  });
+  afterAll(() => world?.destroy());
+
+  test("the script stops, naming the packages and apt's own last error line", () => {
+    expect(run.code).not.toBe(0);
+    // apt's own words: "Unable to locate package X", or "Package 'X' has no installation candidate".
+    expect(run.stderr).toMatch(
+      /ses-relay: apt-get could not install postfix libsasl2-modules ca-certificates \(exit 100\): E: (Unable to locate package [a-z0-9-]+|Package '[a-z0-9-]+' has no installation candidate)\n/,
+    );
+    expect(run.stderr).toContain('ses-relay: error: could not install postfix libsasl2-modules ca-certificates\n');
+    expect(world.exec(['test', '-e', '/usr/sbin/postfix']).code).toBe(1);
+    expect(world.exec(['test', '-e', '/etc/ses-relay/settings']).code).toBe(0);
+  });
+});
