@@ -53,11 +53,11 @@ export enum ProgramText {
 }
 
 /**
- * The jobs only a relay of an Auto Scaling group runs (the drain, the metadata client, the record of
- * what is left): left out of a self-contained script for a host on its own, which could not use
- * them, to keep it under 16 KB.
+ * The jobs only a relay of an Auto Scaling group runs (the drain, the health probe that takes a
+ * relay out of its group, the metadata client, the record of what is left): left out of a
+ * self-contained script for a host on its own, which could not use them, to keep it under 16 KB.
  */
-export const GROUP_ONLY_FILES = ['drain.sh', 'imds.py', 'queue_left.py'];
+export const GROUP_ONLY_FILES = ['drain.sh', 'health.sh', 'imds.py', 'probe.py', 'queue_left.py'];
 
 const cached = new Map<string, Buffer>();
 

@@ -9,8 +9,10 @@ export PATH="$PATH:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Where the generator's stub put things.
 SES_RELAY_LIB=${SES_RELAY_LIB:-/usr/local/lib/ses-relay}
 SES_RELAY_SETTINGS=${SES_RELAY_SETTINGS:-/etc/ses-relay/settings}
-# Postfix's configuration directory.
+# Postfix's configuration directory, and our run-time state (the probe's failures, the lock).
 PF=/etc/postfix
+# shellcheck disable=SC2034 # used by refresh.sh and health.sh
+RUN_DIR=/run/ses-relay
 CHANGED=0
 RESTART=0
 TMP_FILE=

@@ -17,7 +17,6 @@ FAILS_BEFORE_REPLACE=3
 # How long a new relay keeps trying its first AUTH before it signals failure (a new IAM key takes
 # seconds to minutes before SES accepts it).
 SES_RELAY_AUTH_WAIT=${SES_RELAY_AUTH_WAIT:-300}
-RUN_DIR=/run/ses-relay
 INSTANCE_ID=
 REGION=
 GROUP=

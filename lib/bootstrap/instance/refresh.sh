@@ -4,14 +4,13 @@
 # takes the secret's current credentials (a rotated key reaches Postfix within minutes, mail in
 # flight unharmed) and probes SES (health.sh). Idempotent; one run at a time; one log line per
 # change. Run alone: bash refresh.sh.
-# The drain job ships only to relays of a group (a self-contained script for a host on its own
-# leaves it out); health.sh is what the rest needs of it.
+# shellcheck source=install.sh
+. "$(dirname "${BASH_SOURCE[0]}")/install.sh"
+# The group's jobs (drain, health) ship only to relays of a group: a self-contained script for a
+# host on its own leaves them out (GROUP_ONLY_FILES in program.ts).
 if [ -f "$(dirname "${BASH_SOURCE[0]}")/drain.sh" ]; then
   # shellcheck source=drain.sh
   . "$(dirname "${BASH_SOURCE[0]}")/drain.sh"
-else
-  # shellcheck source=health.sh
-  . "$(dirname "${BASH_SOURCE[0]}")/health.sh"
 fi
 # shellcheck source=credentials.sh
 . "$(dirname "${BASH_SOURCE[0]}")/credentials.sh"
@@ -67,7 +66,7 @@ refresh() {
   due || return 0
   # A failed fetch (say, access denied for a moment) leaves Postfix with the credentials it has.
   (SES_RELAY_CREDENTIALS_WAIT=30 refresh_credentials) || log "credentials not refreshed; Postfix keeps the ones it has"
-  check_health || true
+  if declare -F check_health >/dev/null; then check_health || true; fi
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
