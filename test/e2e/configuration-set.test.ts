@@ -3,21 +3,13 @@
 // own or ours; headers inside attachments and MIME parts are neither read nor changed.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type BootstrapOptions, renderScript } from '../../lib/bootstrap';
-import { deriveSmtpPassword } from '../../lib/smtp';
-import { type Standin, World, worldAvailable } from './world';
-
-const unavailable = worldAvailable();
-const describeWorld = unavailable ? describe.skip : describe;
-if (unavailable && process.env.CI) throw new Error(`end-to-end suite cannot run in CI: ${unavailable}`);
+import { renderScript } from '../../lib/bootstrap';
+import { CREDS, describeWorld, options, SECRET_ID, SECRET_JSON } from './suite';
+import { type Standin, World } from './world';
 
 jest.setTimeout(180000);
 
-const SECRET_ID = 'ses-relay/smtp';
-const USERNAME = 'AKIAIOSFODNN7EXAMPLE';
-const PASSWORD = deriveSmtpPassword('wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'eu-west-1');
-const SECRET_JSON = JSON.stringify({ username: USERNAME, password: PASSWORD });
-const OPTIONS: BootstrapOptions = { region: 'eu-west-1', secretId: SECRET_ID, configurationSet: 'relay-set' };
+const OPTIONS = options({ configurationSet: 'relay-set' });
 const HEADER = 'X-SES-CONFIGURATION-SET';
 
 /** The values of a header at the top of a message (names in any case, folded lines unfolded). */
@@ -75,7 +67,7 @@ describeWorld('the configuration set on real Postfix (relay-set)', () => {
 
   beforeAll(async () => {
     world = World.create();
-    standin = await world.startStandin({ username: USERNAME, password: PASSWORD });
+    standin = await world.startStandin(CREDS);
     run = world.runScript(renderScript(OPTIONS), world.awsEnv(SECRET_ID, SECRET_JSON));
   });
   afterAll(() => world?.destroy());
