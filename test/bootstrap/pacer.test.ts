@@ -129,10 +129,15 @@ describe('pacer', () => {
     expect(waits.map((w) => Number(w.toFixed(6)))).toEqual([0, Number(turn(10).toFixed(6))]);
   });
 
-  test('a schedule over a minute ahead is a clock that went back: it starts again from now', () => {
+  test('a schedule over a minute and 1000 turns ahead is a clock that went back: it starts again from now', () => {
     const state = stateFile();
     writeFileSync(state, '999999999999.000000 999999999999.000000');
     expect(serve(NEW_CONNECTION, 10, state, 1000).waits).toEqual([0]);
+  });
+
+  test('at 0.001/s (1/s over 1,000 relays) the next transaction waits its turn, 1010 s', () => {
+    const { waits } = serve(NEW_CONNECTION + DELIVERY + RSET, 0.001, stateFile(), 1e9);
+    expect(waits.map((w) => Number(w.toFixed(3)))).toEqual([0, 1010]);
   });
 
   // Many SMTP client processes on a simulated clock, each delivering one recipient at a time

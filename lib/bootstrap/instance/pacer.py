@@ -32,14 +32,14 @@ def read_query(stream):
 
 
 # Applies step(free, last) -> (wait, free, last) to the schedule: the next free turn, the last start.
-def locked(fd, now, step):
+def locked(fd, now, rate, step):
     fcntl.flock(fd, fcntl.LOCK_EX)
     try:
         try:
             free, last = (float(v) for v in os.pread(fd, 64, 0).split())
         except ValueError:
             free = last = 0.0
-        if max(free, last) > now + 60:  # a clock that went back, not a queue
+        if max(free, last) > now + 60 + 1000 / rate:  # a clock that went back, not a queue
             free, last = now, 0.0
         wait, free, last = step(free, last)
         os.pwrite(fd, (b"%.9f %.9f" % (free, last)).ljust(64), 0)
@@ -50,7 +50,7 @@ def locked(fd, now, step):
 
 # Books the next free turn; returns the seconds until it starts.
 def book_turn(fd, rate, now):
-    return locked(fd, now, lambda free, last: (max(now, free) - now, max(now, free) + (1 + GUARD) / rate, last))
+    return locked(fd, now, rate, lambda free, last: (max(now, free) - now, max(now, free) + (1 + GUARD) / rate, last))
 
 
 # Records a start at the earliest a gap after the last (one woken late must not start right behind
@@ -63,7 +63,7 @@ def start_at(fd, rate, now, wait=True):
             return at - now, free, last
         return 0, max(free, at + (1 + GUARD) / rate), at
 
-    return locked(fd, now, step)
+    return locked(fd, now, rate, step)
 
 
 # Waits for a booked turn, then for the transaction's start.
