@@ -113,7 +113,7 @@ describeWorld('the configuration set on real Postfix (relay-set)', () => {
     ['its own header folded', `Subject: folded\n${HEADER}:\n\ttheirs\n\nHi\n`, ['theirs']],
     ['its own header in another letter case', 'Subject: case\nx-ses-configuration-set: theirs\n\nHi\n', ['theirs']],
     ['two of its own headers', `${HEADER}: first\nSubject: two own\n${HEADER}: second\n\nHi\n`, ['first']],
-  ])('%s arrives with exactly one at the top: %j', async (_what, message, expected) => {
+  ])('%s arrives with exactly one at the top', async (_what, message, expected) => {
     expect(topHeader(await relay(message), HEADER)).toEqual(expected);
   });
 
@@ -147,6 +147,16 @@ describeWorld('the configuration set on real Postfix (relay-set)', () => {
     expect(r.code).toBe(0);
     await standin.waitFor(() => standin.messages().length > before, 30000, 'SMTP delivery');
     expect(topHeader(standin.messages()[before].raw, HEADER)).toEqual(['relay-set']);
+  });
+
+  test("Postfix's own bounce (SES refused the recipient) carries it too", async () => {
+    const before = standin.messages().length;
+    world.sendmail('sender@example.com', ['unverified@example.com'], 'Subject: to bounce\n\nHi\n');
+    await standin.waitFor(() => standin.messages().length > before, 30000, 'the bounce');
+    const bounce = standin.messages()[before];
+    expect(bounce.from).toBe(''); // the null sender of a non-delivery report
+    expect(bounce.to).toEqual(['sender@example.com']);
+    expect(topHeader(bounce.raw, HEADER)).toEqual(['relay-set']);
   });
 
   test('a run without configuration set takes our milter away; mail then carries none', async () => {
