@@ -221,6 +221,19 @@ describe('rendered script', () => {
     expect(r.stdout).toBe(`${expected}\n`);
   });
 
+  // share_of: a relay's share of the rate, never 0 for what the options accept (a rate of 1 to
+  // 100000, 1 to 1000 relays): pacing is never off.
+  test.each([
+    ['1', '1000', '0.001'],
+    ['14', '3', '4.66667'],
+    ['1.5', '1000', '0.0015'],
+    ['100000', '1000', '100'],
+    ['50', '2', '25'],
+  ])('share_of %s over %s relays is %s', (rate, relays, share) => {
+    const r = runFunction('pacer.sh', 'share_of', '', [rate, relays]);
+    expect([r.stdout, r.stderr]).toEqual([`${share}\n`, '']);
+  });
+
   test.each(VARIANTS)('%s stays under the EC2 user-data limit in both formats', (_name, opts) => {
     for (const format of [BootstrapFormat.SHELL, BootstrapFormat.CLOUD_CONFIG]) {
       expect(Buffer.byteLength(renderBootstrap(opts, format))).toBeLessThan(USER_DATA_LIMIT);

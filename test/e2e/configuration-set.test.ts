@@ -3,21 +3,13 @@
 // own or ours; headers inside attachments and MIME parts are neither read nor changed.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type BootstrapOptions, renderScript } from '../../lib/bootstrap';
-import { deriveSmtpPassword } from '../../lib/smtp';
-import { type Standin, World, worldAvailable } from './world';
-
-const unavailable = worldAvailable();
-const describeWorld = unavailable ? describe.skip : describe;
-if (unavailable && process.env.CI) throw new Error(`end-to-end suite cannot run in CI: ${unavailable}`);
+import { renderScript } from '../../lib/bootstrap';
+import { CREDS, describeWorld, options, SECRET_ID, SECRET_JSON } from './suite';
+import { type Standin, World } from './world';
 
 jest.setTimeout(180000);
 
-const SECRET_ID = 'ses-relay/smtp';
-const USERNAME = 'AKIAIOSFODNN7EXAMPLE';
-const PASSWORD = deriveSmtpPassword('wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'eu-west-1');
-const SECRET_JSON = JSON.stringify({ username: USERNAME, password: PASSWORD });
-const OPTIONS: BootstrapOptions = { region: 'eu-west-1', secretId: SECRET_ID, configurationSet: 'relay-set' };
+const OPTIONS = options({ configurationSet: 'relay-set' });
 const HEADER = 'X-SES-CONFIGURATION-SET';
 
 /** The values of a header at the top of a message (names in any case, folded lines unfolded). */
@@ -75,7 +67,7 @@ describeWorld('the configuration set on real Postfix (relay-set)', () => {
 
   beforeAll(async () => {
     world = World.create();
-    standin = await world.startStandin({ username: USERNAME, password: PASSWORD });
+    standin = await world.startStandin(CREDS);
     run = world.runScript(renderScript(OPTIONS), world.awsEnv(SECRET_ID, SECRET_JSON));
   });
   afterAll(() => world?.destroy());
@@ -121,7 +113,7 @@ describeWorld('the configuration set on real Postfix (relay-set)', () => {
     ['its own header folded', `Subject: folded\n${HEADER}:\n\ttheirs\n\nHi\n`, ['theirs']],
     ['its own header in another letter case', 'Subject: case\nx-ses-configuration-set: theirs\n\nHi\n', ['theirs']],
     ['two of its own headers', `${HEADER}: first\nSubject: two own\n${HEADER}: second\n\nHi\n`, ['first']],
-  ])('%s arrives with exactly one at the top: %j', async (_what, message, expected) => {
+  ])('%s arrives with exactly one at the top', async (_what, message, expected) => {
     expect(topHeader(await relay(message), HEADER)).toEqual(expected);
   });
 
@@ -155,6 +147,16 @@ describeWorld('the configuration set on real Postfix (relay-set)', () => {
     expect(r.code).toBe(0);
     await standin.waitFor(() => standin.messages().length > before, 30000, 'SMTP delivery');
     expect(topHeader(standin.messages()[before].raw, HEADER)).toEqual(['relay-set']);
+  });
+
+  test("Postfix's own bounce (SES refused the recipient) carries it too", async () => {
+    const before = standin.messages().length;
+    world.sendmail('sender@example.com', ['unverified@example.com'], 'Subject: to bounce\n\nHi\n');
+    await standin.waitFor(() => standin.messages().length > before, 30000, 'the bounce');
+    const bounce = standin.messages()[before];
+    expect(bounce.from).toBe(''); // the null sender of a non-delivery report
+    expect(bounce.to).toEqual(['sender@example.com']);
+    expect(topHeader(bounce.raw, HEADER)).toEqual(['relay-set']);
   });
 
   test('a run without configuration set takes our milter away; mail then carries none', async () => {

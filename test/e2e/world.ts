@@ -115,6 +115,24 @@ export class Standin {
     return this.events.filter((e) => e.event === event).length;
   }
 
+  /**
+   * The most recipients accepted within any sliding second, by MAIL FROM time, among the messages
+   * received from the `from`-th on.
+   */
+  busiestSecond(from = 0): number {
+    const times = this.events
+      .filter((e) => e.event === 'message')
+      .slice(from)
+      .flatMap((e) => Array((e.to as string[]).length).fill(e.at as number))
+      .sort((a, b) => a - b);
+    let most = 0;
+    for (let i = 0, j = 0; i < times.length; i++) {
+      while (times[i] - times[j] >= 1000) j++;
+      most = Math.max(most, i - j + 1);
+    }
+    return most;
+  }
+
   /** Resolves once `predicate` holds over the events, or rejects after `ms`. */
   waitFor(predicate: () => boolean, ms = 30000, what = 'condition'): Promise<void> {
     return new Promise((resolve, reject) => {

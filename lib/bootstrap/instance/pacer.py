@@ -1,9 +1,6 @@
 """ses-relay pacer: at most RATE recipients to SES in any second. A socketmap server (spawn(8) runs
-one per SMTP client) asked about SES's replies (smtp_reply_filter) and recipients' outcomes
-(smtp_delivery_status_filter) answers "not found" late: a transaction waits for a turn of
-(1 + GUARD) / RATE s, shared in STATE_FILE, right before MAIL FROM: at the AUTH reply (235) or at
-the reply to the RSET checking a cached connection (the first 250 after a delivery, or two after
-a failure: Postfix may abort it with RSET). Further recipients take a turn at their outcome.
+one per SMTP client) for smtp_reply_filter and smtp_delivery_status_filter; it answers "not found",
+late: each transaction waits for its turn, shared in STATE_FILE, right before MAIL FROM.
 Usage: pacer.py RATE STATE_FILE (Python 3.6+, standard library only).
 """
 
@@ -12,7 +9,8 @@ import os
 import sys
 import time
 
-# Turns 1 % longer than 1/RATE absorb 10 ms of variation in when SES counts a message.
+# Turns 1 % longer than 1/RATE absorb 10 ms of variation in when SES counts; starts are 0.5 %
+# longer apart at least, to catch up after a late one.
 GUARD = 0.01
 
 
@@ -34,14 +32,14 @@ def read_query(stream):
 
 
 # Applies step(free, last) -> (wait, free, last) to the schedule: the next free turn, the last start.
-def locked(fd, now, step):
+def locked(fd, now, rate, step):
     fcntl.flock(fd, fcntl.LOCK_EX)
     try:
         try:
             free, last = (float(v) for v in os.pread(fd, 64, 0).split())
         except ValueError:
             free = last = 0.0
-        if max(free, last) > now + 60:  # a clock that went back, not a queue
+        if max(free, last) > now + 60 + 1000 / rate:  # a clock that went back, not a queue
             free, last = now, 0.0
         wait, free, last = step(free, last)
         os.pwrite(fd, (b"%.9f %.9f" % (free, last)).ljust(64), 0)
@@ -51,33 +49,35 @@ def locked(fd, now, step):
 
 
 # Books the next free turn; returns the seconds until it starts.
-def book_turn(fd, interval, now):
-    return locked(fd, now, lambda free, last: (max(now, free) - now, max(now, free) + interval, last))
+def book_turn(fd, rate, now):
+    return locked(fd, now, rate, lambda free, last: (max(now, free) - now, max(now, free) + (1 + GUARD) / rate, last))
 
 
-# Starts now if a turn has passed since the last start (a process woken late must not start right
-# behind the next), else returns the seconds to wait.
-def start_now(fd, interval, now):
+# Records a start at the earliest a gap after the last (one woken late must not start right behind
+# the next), or returns the seconds to wait; a message's further recipient (SES counted them at
+# once) never waits, but all next starts wait for it.
+def start_at(fd, rate, now, wait=True):
     def step(free, last):
-        if now < last + interval:
-            return last + interval - now, free, last
-        return 0, max(free, now + interval), now
+        at = max(now, last + (1 + GUARD / 2) / rate)
+        if wait and at > now:
+            return at - now, free, last
+        return 0, max(free, at + (1 + GUARD) / rate), at
 
-    return locked(fd, now, step)
+    return locked(fd, now, rate, step)
 
 
 # Waits for a booked turn, then for the transaction's start.
-def take_turn(fd, interval, clock, sleep):
-    sleep(book_turn(fd, interval, clock()))
-    wait = start_now(fd, interval, clock())
-    while wait:
+def take_turn(fd, rate, clock, sleep):
+    sleep(book_turn(fd, rate, clock()))
+    while True:
+        wait = start_at(fd, rate, clock())
+        if not wait:
+            return
         sleep(wait)
-        wait = start_now(fd, interval, clock())
 
 
 def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
     fd = os.open(state_file, os.O_RDWR | os.O_CREAT, 0o600)
-    interval = (1 + GUARD) / rate
     armed = 1  # 250 replies to take as an RSET check
     covered = False  # the delivery's first recipient had its turn
     try:
@@ -87,9 +87,11 @@ def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
                 return
             name, _, key = query.partition(b" ")
             code = key[:4]
+            # Before MAIL FROM: the AUTH reply, or the reply to the RSET checking a cached connection
+            # (the first 250 after a delivery; two after a failure: Postfix may abort it with RSET).
             if name == b"reply":
                 if code == b"235 " or (code == b"250 " and armed):
-                    take_turn(fd, interval, clock, sleep)
+                    take_turn(fd, rate, clock, sleep)
                     covered = True
                     armed = armed - 1 if code == b"250 " else 0
                 elif code[:3] == b"220":  # a new connection
@@ -98,7 +100,7 @@ def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
                 armed = max(armed, 1)
             else:
                 if not covered:
-                    book_turn(fd, interval, clock())
+                    start_at(fd, rate, clock(), False)
                 covered = False
                 armed = max(armed, 1 if key[:1] == b"2" else 2)
             stdout.write(b"9:NOTFOUND ,")

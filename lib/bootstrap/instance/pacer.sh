@@ -49,7 +49,6 @@ install_helper() {
   put_file "$HELPERS/$1" "$(cat "$(dirname "${BASH_SOURCE[0]}")/$1")"
 }
 
-# Installs the pacer, its schedule in $PACER_DIR.
 install_pacer() {
   local rate=$1
   install_helper pacer.py

@@ -87,24 +87,21 @@ configure_postfix() {
 # bounces too: the sender's own, else ours. Content, not a route: main.cf routes at delivery.
 CSET_MILTER=unix:private/ses-cset
 configure_configuration_set() {
-  local on=0 p list
+  local p list
   # Earlier releases' header tables: ours to undo.
   [ "$(postconf -h header_checks)" != "regexp:$PF/ses_header_checks" ] || want header_checks ''
   [ "$(postconf -h smtp_header_checks)" != "regexp:$PF/ses_smtp_header_checks" ] || want smtp_header_checks ''
   if [ -n "$CONFIGURATION_SET" ]; then
-    on=1
     install_helper configuration_set.py
     put_service ses-cset unix "ses-cset  unix  -       n       n       -       -       spawn user=ses-relay argv=$PYTHON -I -S $HELPERS/configuration_set.py $CONFIGURATION_SET"
     want internal_mail_filter_classes bounce
-  elif [ "$(postconf -h internal_mail_filter_classes)" = bounce ]; then
-    want internal_mail_filter_classes ''
   fi
   # Ours last in each list of milters, the host's own kept.
   for p in smtpd_milters non_smtpd_milters; do
-    list=$(postconf -h "$p")
+    list=", $(postconf -h "$p")"
     list=${list%, "$CSET_MILTER"}
-    [ "$list" != "$CSET_MILTER" ] || list=
-    [ "$on" = 0 ] || list=${list:+$list, }$CSET_MILTER
+    list=${list#, }
+    [ -z "$CONFIGURATION_SET" ] || list=${list:+$list, }$CSET_MILTER
     want "$p" "$list"
   done
 }
