@@ -43,16 +43,16 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * not one per message: a loaded machine keeps up with the offer), all at once over 20 sessions,
  * or `perSecond` at most.
  */
-function submit(world: World, count: number, perSecond = 0): Promise<number> {
+async function submit(world: World, count: number, perSecond = 0): Promise<number> {
   const source = 'smtp-source -N -f sender@example.com -t user@example.com';
-  if (perSecond <= 0) return world.execAsync(['bash', '-c', `${source} -s 20 -m ${count} 127.0.0.1:25`]);
+  if (perSecond <= 0) return (await world.execAsync(['bash', '-c', `${source} -s 20 -m ${count} 127.0.0.1:25`])).code;
   const loop = `sent=0; i=0
 while [ "$sent" -lt ${count} ]; do
   i=$((i + 1)); due=$(awk -v i="$i" 'BEGIN { n = int(${perSecond} * i / 10); print (n > ${count} ? ${count} : n) }')
   if [ "$due" -gt "$sent" ]; then ${source} -s 1 -m $((due - sent)) 127.0.0.1:25 & fi
   sent=$due; sleep 0.1
 done; wait`;
-  return world.execAsync(['bash', '-c', loop]);
+  return (await world.execAsync(['bash', '-c', loop])).code;
 }
 
 /** Configures Postfix exactly as the AWS procedure does, by hand, with the same credentials. */
