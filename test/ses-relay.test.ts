@@ -104,9 +104,19 @@ describe('SesRelay', () => {
     const instance = new ec2.Instance(f.stack, 'Big', { vpc: f.vpc, machineImage, instanceType });
     instance.userData.addCommands(`echo '${'x'.repeat(14000)}' > /root/big.txt`);
     new SesRelay(f.stack, 'Relay', { credentials: f.credentials }).configure(instance);
-    expect(() => f.app.synth()).toThrow(
-      /Apps\/Relay: a configured target's user data would be about 1[67]\d{3} bytes; EC2 accepts at most 16384/,
+    let message = '';
+    try {
+      f.app.synth();
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    const bytes = Number(
+      /Apps\/Relay: a configured target's user data would be about (\d+) bytes; EC2 accepts at most 16384/.exec(
+        message,
+      )?.[1],
     );
+    expect(bytes).toBeGreaterThan(16384);
+    expect(bytes).toBeLessThan(16384 + 8192);
   });
 
   test('the same instance with 6 KB of its own user data synthesizes', () => {

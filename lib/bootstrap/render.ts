@@ -64,6 +64,8 @@ export function renderInstaller(o: ResolvedBootstrapOptions, fetch: string[]): s
   const eof = 'SES_RELAY_SETTINGS_EOF';
   return [
     'umask 022',
+    // A half-done earlier install leaves nothing behind that this one would mix with.
+    `rm -rf ${PROGRAM_PATH}.new`,
     `mkdir -p ${SETTINGS_PATH.replace(/\/[^/]+$/, '')} ${PROGRAM_PATH}.new`,
     `cat >${SETTINGS_PATH} <<'${eof}'\n${settings}${eof}`,
     'archive=$(mktemp)',

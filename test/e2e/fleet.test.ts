@@ -325,7 +325,8 @@ describeWorld('a rotated key reaching a running relay while mail flows', () => {
       input: JSON.stringify({ ...NEW, region: 'eu-west-1', port: 587 }),
       check: true,
     });
-    const refresh = await r.world.execAsync(['bash', '/usr/local/lib/ses-relay/credentials.sh'], r.env);
+    // The periodic job as the timer runs it (its lock, its subshell), not only the credentials job.
+    const refresh = await r.world.execAsync(['bash', '/usr/local/lib/ses-relay/refresh.sh'], r.env);
     expect(refresh.stderr).toContain(
       `credentials refreshed: Postfix now authenticates as ${NEW.username} (was ${USERNAME})`,
     );
