@@ -3,33 +3,25 @@
 // 169.254.169.254 inside the world; a second world, joined by a veth pair, runs the peer relay
 // with its own Postfix and its own SES stand-in; the AWS CLI stand-in records the calls to the
 // group and CloudFormation.
-import { type BootstrapOptions, renderScript } from '../../lib/bootstrap';
+import { renderScript } from '../../lib/bootstrap';
 import { deriveSmtpPassword } from '../../lib/smtp';
-import { type Standin, World, worldAvailable } from './world';
-
-const unavailable = worldAvailable();
-const describeWorld = unavailable ? describe.skip : describe;
-if (unavailable && process.env.CI) throw new Error(`end-to-end suite cannot run in CI: ${unavailable}`);
+import { CREDS, describeWorld, options, SECRET_ID, SECRET_JSON } from './suite';
+import { type Standin, World } from './world';
 
 jest.setTimeout(240000);
 
-const SECRET_ID = 'ses-relay/smtp';
-const USERNAME = 'AKIAIOSFODNN7EXAMPLE';
-const PASSWORD = deriveSmtpPassword('wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'eu-west-1');
-const CREDS = { username: USERNAME, password: PASSWORD };
-const SECRET_JSON = JSON.stringify({ username: USERNAME, password: PASSWORD, region: 'eu-west-1', port: 587 });
+const USERNAME = CREDS.username;
+const PASSWORD = CREDS.password;
 const HOOK = 'ses-relay-drain';
 const SIGNAL = 'SesRelay/HubAutoScalingGroup2D3E45F6';
 // The relays' own network (the veth between the two worlds): each takes the other's queue on the
 // hand-over port; port 25 relays for the clients' network only.
-const OPTIONS: BootstrapOptions = {
-  region: 'eu-west-1',
-  secretId: SECRET_ID,
+const OPTIONS = options({
   relayNetworks: ['198.51.100.0/24'],
   peerNetworks: ['10.99.0.0/24'],
   lifecycleHook: HOOK,
   signalResource: SIGNAL,
-};
+});
 
 function metadata(instanceId: string, state = 'InService'): Record<string, string> {
   return {

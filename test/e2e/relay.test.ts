@@ -3,30 +3,18 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { simpleParser } from 'mailparser';
-import { type BootstrapOptions, renderScript } from '../../lib/bootstrap';
-import { deriveSmtpPassword } from '../../lib/smtp';
-import { SES_HOST, type Standin, World, worldAvailable } from './world';
-
-const unavailable = worldAvailable();
-const describeWorld = unavailable ? describe.skip : describe;
-if (unavailable && process.env.CI) throw new Error(`end-to-end suite cannot run in CI: ${unavailable}`);
+import { renderScript } from '../../lib/bootstrap';
+import { CREDS, describeWorld, options, SECRET_ID, SECRET_JSON } from './suite';
+import { SES_HOST, type Standin, World } from './world';
 
 jest.setTimeout(180000);
 
-const SECRET_ID = 'ses-relay/smtp';
-// AWS's documented example key pair: shaped like real credentials, never valid anywhere.
-const USERNAME = 'AKIAIOSFODNN7EXAMPLE';
-const PASSWORD = deriveSmtpPassword('wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'eu-west-1');
-const CREDS = { username: USERNAME, password: PASSWORD };
-const SECRET_JSON = JSON.stringify({ username: USERNAME, password: PASSWORD, region: 'eu-west-1', port: 587 });
+const USERNAME = CREDS.username;
+const PASSWORD = CREDS.password;
 
 const PLAIN_MAIL =
   'From: Sender Name <sender@example.com>\nSubject: Amazon SES Test\nThis message was sent using Amazon SES.\n';
 const MIME_MAIL = readFileSync(join(__dirname, '..', 'fixtures', 'mime-email.txt'), 'utf8');
-
-function options(extra: Partial<BootstrapOptions> = {}): BootstrapOptions {
-  return { region: 'eu-west-1', secretId: SECRET_ID, ...extra };
-}
 
 /** Sends a message and waits until the stand-in has one more. */
 async function deliver(world: World, standin: Standin, message: string, to = ['recipient@example.com']) {

@@ -9,17 +9,13 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { SesRelay, SesSmtpCredentials } from '../../lib';
 import { programArchive } from '../../lib/bootstrap';
-import { deriveSmtpPassword } from '../../lib/smtp';
-import { type Standin, World, worldAvailable } from './world';
-
-const unavailable = worldAvailable();
-const describeWorld = unavailable ? describe.skip : describe;
-if (unavailable && process.env.CI) throw new Error(`end-to-end suite cannot run in CI: ${unavailable}`);
+import { CREDS, describeWorld } from './suite';
+import { type Standin, World } from './world';
 
 jest.setTimeout(180000);
 
-const USERNAME = 'AKIAIOSFODNN7EXAMPLE';
-const PASSWORD = deriveSmtpPassword('wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'eu-west-1');
+const USERNAME = CREDS.username;
+const PASSWORD = CREDS.password;
 const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:SmtpSecret-AbCdEf';
 
 /** The instance's user data as the stack renders it, with its tokens given concrete values. */
