@@ -163,13 +163,12 @@ describe('rendered script', () => {
   test('the program paces to the send quota: rate from SES, the pacer before every transaction, tlsproxy reuse, short backoff', () => {
     expectContainsAll(programText(), [
       'aws sesv2 get-account --region "$SES_REGION" --query SendQuota.MaxSendRate --output text',
-      'if has_param smtp_delivery_status_filter; then',
       'put_service ses-pace unix "ses-pace  unix  -       n       n       -       -       spawn user=ses-relay argv=$PYTHON -I -S $HELPERS/pacer.py $rate $PACER_DIR/schedule"',
       'want smtp_reply_filter "socketmap:unix:private/ses-pace:reply"',
       'want smtp_delivery_status_filter "socketmap:unix:private/ses-pace:pace"',
-      'read -r conns delay RATE_NOTE <<<"$(pace_for "$rate" "$paced")"',
+      'read -r conns RATE_NOTE <<<"$(pace_for "$rate")"',
       'want default_destination_concurrency_limit "$conns"',
-      'want smtp_destination_rate_delay "$delay"',
+      'want smtp_destination_rate_delay 0s',
       'want smtp_connection_cache_destinations "$SES_HOST"',
       'want smtp_tls_connection_reuse yes',
       "sed -i -E 's/^#(tlsproxy[[:space:]])/\\1/'",
@@ -201,22 +200,18 @@ describe('rendered script', () => {
     );
   });
 
-  // pace_for with the program's PER_CONNECTION (4) and MAX_CONNECTIONS (50); "1": the pacer is on
-  // (Postfix 3.0+), "0": Postfix 2.x.
+  // pace_for with the program's PER_CONNECTION (4) and MAX_CONNECTIONS (50).
   test.each([
-    ['1', '1', '1 0s at most 1 recipients/s, each delivery paced, over up to 1 connection(s)'],
-    ['1.9', '1', '1 0s at most 1.9 recipients/s, each delivery paced, over up to 1 connection(s)'],
-    ['4', '1', '1 0s at most 4 recipients/s, each delivery paced, over up to 1 connection(s)'],
-    ['5', '1', '2 0s at most 5 recipients/s, each delivery paced, over up to 2 connection(s)'],
-    ['50', '1', '13 0s at most 50 recipients/s, each delivery paced, over up to 13 connection(s)'],
-    ['50.0', '1', '13 0s at most 50.0 recipients/s, each delivery paced, over up to 13 connection(s)'],
-    ['100000', '1', '50 0s at most 100000 recipients/s, each delivery paced, over up to 50 connection(s)'],
-    ['0.001', '1', '1 0s at most 0.001 recipients/s, each delivery paced, over up to 1 connection(s)'],
-    ['1', '0', '1 1s at most 1 messages/s over one connection, a second apart'],
-    ['1.9', '0', '1 1s at most 1.9 messages/s over one connection, a second apart'],
-    ['2', '0', '1 0s one unpaced connection for a quota of 2 messages/s (Postfix before 3.0 cannot pace deliveries)'],
-  ])('pace_for %s (paced: %s): connections, delay and log note', (rate, paced, expected) => {
-    const r = runFunction('pacer.sh', 'pace_for', '', [rate, paced]);
+    ['1', '1 at most 1 recipients/s, each delivery paced, over up to 1 connection(s)'],
+    ['1.9', '1 at most 1.9 recipients/s, each delivery paced, over up to 1 connection(s)'],
+    ['4', '1 at most 4 recipients/s, each delivery paced, over up to 1 connection(s)'],
+    ['5', '2 at most 5 recipients/s, each delivery paced, over up to 2 connection(s)'],
+    ['50', '13 at most 50 recipients/s, each delivery paced, over up to 13 connection(s)'],
+    ['50.0', '13 at most 50.0 recipients/s, each delivery paced, over up to 13 connection(s)'],
+    ['100000', '50 at most 100000 recipients/s, each delivery paced, over up to 50 connection(s)'],
+    ['0.001', '1 at most 0.001 recipients/s, each delivery paced, over up to 1 connection(s)'],
+  ])('pace_for %s: connections and log note', (rate, expected) => {
+    const r = runFunction('pacer.sh', 'pace_for', '', [rate]);
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe(`${expected}\n`);
   });

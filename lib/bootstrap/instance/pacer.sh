@@ -11,30 +11,22 @@ RATE_NOTE=
 PER_CONNECTION=4
 MAX_CONNECTIONS=50
 
-# "CONNECTIONS DELAY NOTE" for RATE recipients/s, PACED (1) by the pacer or (Postfix 2.x) only by
-# a delay of whole seconds.
+# "CONNECTIONS NOTE" for RATE recipients/s: enough connections to reach the rate when SES answers
+# slowly; the pacer, not their number, keeps them to it. (Every Postfix the program supports, 3.5
+# and newer, has the hooks the pacer needs.)
 pace_for() {
-  local whole=${1%.*} conns
-  if [ "$2" = 1 ]; then
-    conns=$(((whole + PER_CONNECTION - 1) / PER_CONNECTION))
-    [ "$conns" -ge 1 ] || conns=1
-    [ "$conns" -le "$MAX_CONNECTIONS" ] || conns=$MAX_CONNECTIONS
-    echo "$conns 0s at most $1 recipients/s, each delivery paced, over up to $conns connection(s)"
-  elif [ "$whole" -lt 2 ]; then
-    echo "1 1s at most $1 messages/s over one connection, a second apart"
-  else
-    echo "1 0s one unpaced connection for a quota of $1 messages/s (Postfix before 3.0 cannot pace deliveries)"
-  fi
+  local conns=$(((${1%.*} + PER_CONNECTION - 1) / PER_CONNECTION))
+  [ "$conns" -ge 1 ] || conns=1
+  [ "$conns" -le "$MAX_CONNECTIONS" ] || conns=$MAX_CONNECTIONS
+  echo "$conns at most $1 recipients/s, each delivery paced, over up to $conns connection(s)"
 }
 
 # Installs Python helper $1 in $HELPERS, for Postfix to run with $PYTHON (python3, installed where
 # missing) as the user ses-relay.
 PYTHON=
 install_helper() {
-  local p nologin
-  for p in /usr/bin/python3 /usr/libexec/platform-python; do
-    [ -n "$PYTHON" ] || [ ! -x "$p" ] || PYTHON=$p
-  done
+  local nologin
+  [ -n "$PYTHON" ] || PYTHON=$(python3_bin) || PYTHON=
   if [ -z "$PYTHON" ]; then
     log "installing python3 for the pacer"
     pkg_install python3 || die "could not install python3 (the pacer needs it)"
@@ -81,32 +73,28 @@ read_quota() {
 # Paces delivery to the SES send quota over a few connections, each reused for many messages (TLS
 # and AUTH once, kept by tlsproxy); mail SES throttles anyway (454) is retried in seconds.
 configure_rate() {
-  local rate=$MAX_SEND_RATE conns delay paced=0 share=''
+  local rate=$MAX_SEND_RATE conns share=''
   [ "$rate" != 0 ] || rate=$(read_quota)
   # RELAYS relays send with the account's rate at once: this one keeps to its share.
   if [ "$RELAYS" != 1 ]; then
     rate=$(share_of "$rate" "$RELAYS")
     share=" (its share of a rate for $RELAYS relays)"
   fi
-  if has_param smtp_delivery_status_filter; then
-    install_pacer "$rate"
-    paced=1
-  fi
-  read -r conns delay RATE_NOTE <<<"$(pace_for "$rate" "$paced")"
+  install_pacer "$rate"
+  read -r conns RATE_NOTE <<<"$(pace_for "$rate")"
   RATE_NOTE+=$share
   want default_destination_concurrency_limit "$conns"
-  want smtp_destination_rate_delay "$delay"
+  # 0s: the pacer spaces deliveries (an older release set whole seconds here).
+  want smtp_destination_rate_delay 0s
   # postconf(5): the relay host name, without [] or port.
   want smtp_connection_cache_destinations "$SES_HOST"
   want smtp_connection_cache_time_limit 5s
-  if has_param smtp_tls_connection_reuse; then
-    want smtp_tls_connection_reuse yes
-    if grep -Eq '^#tlsproxy[[:space:]]' "$PF/master.cf"; then
-      sed -i -E 's/^#(tlsproxy[[:space:]])/\1/' "$PF/master.cf"
-      CHANGED=1
-    else
-      ensure_service tlsproxy unix "tlsproxy  unix  -       -       n       -       0       tlsproxy"
-    fi
+  want smtp_tls_connection_reuse yes
+  if grep -Eq '^#tlsproxy[[:space:]]' "$PF/master.cf"; then
+    sed -i -E 's/^#(tlsproxy[[:space:]])/\1/' "$PF/master.cf"
+    CHANGED=1
+  else
+    ensure_service tlsproxy unix "tlsproxy  unix  -       -       n       -       0       tlsproxy"
   fi
   want queue_run_delay 10s
   want minimal_backoff_time 10s
