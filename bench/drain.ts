@@ -5,8 +5,8 @@
 // down while the mail queued, and is back), and SES stays down so a peer relay (a second world)
 // takes it and delivers it to its own SES. Debian, as root.
 // Usage: tsx bench/drain.ts [--messages 1000] [--quota 50] [--rtt 20]
-import { renderScript } from '../lib/bootstrap';
-import { deriveSmtpPassword } from '../lib/smtp';
+import { Bootstrap } from '../lib/bootstrap/bootstrap';
+import { SmtpPassword } from '../lib/smtp/smtp-password';
 import { type Standin, World, worldAvailable } from '../test/e2e/world';
 
 const args = new Map<string, string>();
@@ -16,10 +16,10 @@ const QUOTA = Number(args.get('quota') ?? 50);
 const RTT = Number(args.get('rtt') ?? 20);
 
 const USERNAME = 'AKIAIOSFODNN7EXAMPLE';
-const PASSWORD = deriveSmtpPassword('wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'eu-west-1');
+const PASSWORD = SmtpPassword.derive('wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'eu-west-1');
 const SECRET_ID = 'ses-relay/smtp';
 const OPTIONS = {
-  region: 'eu-west-1',
+  smtpRegion: 'eu-west-1',
   secretId: SECRET_ID,
   relayNetworks: ['10.99.0.0/24'],
   lifecycleHook: 'ses-relay-drain',
@@ -46,7 +46,7 @@ async function node(id: string, hostname: string, extra: NodeJS.ProcessEnv = {})
   const write = await world.startImds(meta('InService'));
   const secret = JSON.stringify({ username: USERNAME, password: PASSWORD });
   const env = { ...world.awsEnv(SECRET_ID, secret), FAKE_AWS_MAX_SEND_RATE: String(QUOTA), ...extra };
-  const run = world.runScript(renderScript(OPTIONS), env);
+  const run = world.runScript(Bootstrap.render(OPTIONS), env);
   if (run.code !== 0) throw new Error(`the rendered script failed: ${run.stderr}`);
   return { world, standin, env, setState: (state) => write(meta(state)) };
 }

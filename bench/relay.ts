@@ -5,8 +5,8 @@
 // Usage: tsx bench/relay.ts [--quota 50] [--rtt 20] [--burst 6*quota] [--burst-timeout 60]
 //          [--sustained-rate 1.5*quota] [--sustained-seconds 20] [--only ses-relay|procedure]
 //          [--rate-model bucket|window] (both unless given)
-import { renderScript } from '../lib/bootstrap';
-import { deriveSmtpPassword } from '../lib/smtp';
+import { Bootstrap } from '../lib/bootstrap/bootstrap';
+import { SmtpPassword } from '../lib/smtp/smtp-password';
 import { SES_HOST, type Standin, World, worldAvailable } from '../test/e2e/world';
 
 const args = new Map<string, string>();
@@ -22,7 +22,7 @@ const ONLY = args.get('only');
 const MODELS = (args.get('rate-model') ?? 'bucket,window').split(',') as ('bucket' | 'window')[];
 
 const USERNAME = 'AKIAIOSFODNN7EXAMPLE';
-const PASSWORD = deriveSmtpPassword('wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'eu-west-1');
+const PASSWORD = SmtpPassword.derive('wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'eu-west-1');
 const SECRET_ID = 'ses-relay/smtp';
 const STANDIN_PORT = 10587;
 
@@ -89,7 +89,7 @@ function ours(world: World): void {
   const secret = JSON.stringify({ username: USERNAME, password: PASSWORD });
   // As on EC2, the script reads the account's maximum send rate from SES at boot.
   const env = { ...world.awsEnv(SECRET_ID, secret), FAKE_AWS_MAX_SEND_RATE: String(QUOTA) };
-  const r = world.runScript(renderScript({ region: 'eu-west-1', secretId: SECRET_ID }), env);
+  const r = world.runScript(Bootstrap.render({ smtpRegion: 'eu-west-1', secretId: SECRET_ID }), env);
   if (r.code !== 0) throw new Error(`the rendered script failed: ${r.stderr}`);
   console.log(r.stderr.trim().split('\n').at(-1));
 }

@@ -9,29 +9,19 @@ const ctx = (key: string): string | undefined => {
   return v === undefined || v === '' ? undefined : String(v);
 };
 const list = (key: string) => splitList(ctx(key));
-const dmarc = ctx('dmarc');
+const dmarc = ctx('dmarcPolicy');
 if (dmarc !== undefined && !Object.values<string>(DmarcPolicy).includes(dmarc)) {
   throw new Error(
-    `context dmarc: invalid value ${JSON.stringify(dmarc)}: allowed: ${Object.values(DmarcPolicy).join(', ')}`,
+    `context dmarcPolicy: invalid value ${JSON.stringify(dmarc)}: allowed: ${Object.values(DmarcPolicy).join(', ')}`,
   );
 }
-const port = numberFrom(ctx('smtpPort'));
-if (Number.isNaN(port)) {
-  throw new Error(`context smtpPort: invalid value ${JSON.stringify(ctx('smtpPort'))}: a port number`);
-}
-const rate = numberFrom(ctx('maxSendRate'), true);
-if (Number.isNaN(rate)) {
-  throw new Error(
-    `context maxSendRate: invalid value ${JSON.stringify(ctx('maxSendRate'))}: messages per second, e.g. 14`,
-  );
-}
-
-const rotationDays = numberFrom(ctx('rotationPeriod'));
-if (Number.isNaN(rotationDays)) {
-  throw new Error(
-    `context rotationPeriod: invalid value ${JSON.stringify(ctx('rotationPeriod'))}: whole days between rotations, e.g. 30`,
-  );
-}
+/** A number context key as a number (its range is checked by the construct that takes it). */
+const num = (key: string, decimal: boolean, what: string): number | undefined => {
+  const value = numberFrom(ctx(key), decimal);
+  if (Number.isNaN(value)) throw new Error(`context ${key}: invalid value ${JSON.stringify(ctx(key))}: ${what}`);
+  return value;
+};
+const rotationDays = num('rotationPeriod', false, 'whole days between rotations, e.g. 30');
 
 new MailRelayStack(app, ctx('stackName') ?? 'SesRelay', {
   env: {
@@ -42,13 +32,14 @@ new MailRelayStack(app, ctx('stackName') ?? 'SesRelay', {
   emailAddress: ctx('emailAddress'),
   hostedZoneId: ctx('hostedZoneId'),
   dmarcPolicy: dmarc as DmarcPolicy | undefined,
-  configurationSet: ctx('configurationSet') !== 'false',
+  createConfigurationSet: ctx('createConfigurationSet') !== 'false',
   sandboxRecipients: list('sandboxRecipients'),
   fromAddresses: list('fromAddresses'),
   vpcCidr: ctx('vpcCidr'),
   relayNetworks: list('relayNetworks'),
-  smtpPort: port,
-  maxSendRate: rate,
+  smtpPort: num('smtpPort', false, 'a port number, e.g. 587'),
+  maxSendRate: num('maxSendRate', true, 'recipients per second, e.g. 14'),
+  relayCount: num('relayCount', false, 'how many relays, e.g. 2'),
   rotation: ctx('rotation') !== 'false',
   rotationPeriod: rotationDays === undefined ? undefined : Duration.days(rotationDays),
 });

@@ -8,7 +8,7 @@ import * as route53 from 'aws-cdk-lib/aws-route53';
 import * as ses from 'aws-cdk-lib/aws-ses';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { assertHostName } from './bootstrap/options';
+import { checkEmailAddress, checkHostName } from './private/checks';
 import { validateProp } from './private/validate';
 
 /** What receivers should do with mail that fails DMARC. */
@@ -27,28 +27,19 @@ export interface DnsRecord {
 
 export interface MailIdentityProps {
   /**
-   * Domain to send from, verified with Easy DKIM. Give this or `emailAddress`.
-   * @default - none
+   * What to send from: `ses.Identity.domain('example.com')` (verified with Easy DKIM; the records
+   * to create are listed in `dnsRecords`), `ses.Identity.publicHostedZone(zone)` (the DKIM, MAIL
+   * FROM and DMARC records are created in the zone) or `ses.Identity.email('sender@example.com')`
+   * (SES mails the address a verification link).
    */
-  readonly domain?: string;
-  /**
-   * Email address to send from (SES mails it a verification link). Give this or `domain`.
-   * @default - none
-   */
-  readonly emailAddress?: string;
-  /**
-   * Route 53 public hosted zone of the domain: the DKIM, MAIL FROM and DMARC records are created
-   * in it. Without it, `dnsRecords` lists what to create.
-   * @default - no records created
-   */
-  readonly hostedZone?: route53.IPublicHostedZone;
+  readonly identity: ses.Identity;
   /**
    * Subdomain used as custom MAIL FROM domain (MX and SPF records), for domain identities.
    * @default 'mail'
    */
   readonly mailFromSubdomain?: string;
   /**
-   * Publish a DMARC record with this policy.
+   * Publish a DMARC record with this policy (domain identities).
    * @default - no DMARC record
    */
   readonly dmarcPolicy?: DmarcPolicy;
@@ -56,7 +47,7 @@ export interface MailIdentityProps {
    * Create a configuration set whose bounce and complaint events go to an SNS topic.
    * @default false
    */
-  readonly configurationSet?: boolean;
+  readonly createConfigurationSet?: boolean;
   /**
    * Recipient addresses to verify while the account is in the SES sandbox.
    * @default - none
@@ -64,17 +55,14 @@ export interface MailIdentityProps {
   readonly sandboxRecipients?: string[];
 }
 
-const EMAIL = /^[^\s@'"`$\\]+@[^\s@'"`$\\]+\.[^\s@'"`$\\]+$/;
-
-function assertEmail(address: string): void {
-  if (!EMAIL.test(address)) throw new Error(`invalid email address ${JSON.stringify(address)}: expected local@domain`);
-}
-
 /**
  * The SES sending identity with its DNS, and optional configuration set and sandbox recipients.
  *
  * @example
- * const mail = new MailIdentity(this, 'Mail', { domain: 'example.com', hostedZone: zone, dmarcPolicy: DmarcPolicy.QUARANTINE });
+ * const mail = new MailIdentity(this, 'Mail', {
+ *   identity: ses.Identity.publicHostedZone(zone), // DKIM, MAIL FROM and DMARC records made in the zone
+ *   dmarcPolicy: DmarcPolicy.QUARANTINE,
+ * });
  */
 export class MailIdentity extends Construct {
   readonly identity: ses.EmailIdentity;
@@ -82,72 +70,67 @@ export class MailIdentity extends Construct {
   readonly identityName: string;
   /** The custom MAIL FROM domain (domain identities). */
   readonly mailFromDomain?: string;
+  /** The configuration set, with `createConfigurationSet`. */
   readonly configurationSet?: ses.ConfigurationSet;
-  /** Topic of bounce and complaint events, with `configurationSet`. */
+  /** Topic of bounce and complaint events, with `createConfigurationSet`. */
   readonly eventTopic?: sns.Topic;
   /** DNS records still to create by hand (empty with a hosted zone, or for an address). */
   readonly dnsRecords: DnsRecord[] = [];
 
   constructor(scope: Construct, id: string, props: MailIdentityProps) {
     super(scope, id);
-    if ((props.domain === undefined) === (props.emailAddress === undefined)) {
-      throw new Error(
-        `${this.node.path}: give exactly one of domain (e.g. example.com) or emailAddress (e.g. sender@example.com)`,
-      );
+    const { identity } = props;
+    // An address has an @; anything else (a token included: a zone's name) is a domain.
+    const isAddress = !Token.isUnresolved(identity.value) && identity.value.includes('@');
+    this.identityName = identity.value;
+    for (const address of props.sandboxRecipients ?? []) {
+      validateProp(this, 'sandboxRecipients', address, checkEmailAddress);
     }
-    if (props.emailAddress !== undefined && props.hostedZone) {
-      throw new Error(
-        `${this.node.path}: hostedZone: an address identity has no DNS records; give domain with hostedZone, or drop hostedZone`,
-      );
-    }
-    validateProp(this, 'domain', props.domain, (d) => assertHostName(d, 'domain'));
-    validateProp(this, 'emailAddress', props.emailAddress, assertEmail);
-    for (const r of props.sandboxRecipients ?? []) {
-      validateProp(this, 'sandboxRecipients', r, assertEmail);
-    }
-    const region = Stack.of(this).region;
-
-    if (props.domain !== undefined) {
-      const domain = props.domain;
-      this.identityName = domain;
-      this.mailFromDomain = `${props.mailFromSubdomain ?? 'mail'}.${domain}`;
-      validateProp(this, 'mailFromSubdomain', this.mailFromDomain, (d) => assertHostName(d, 'MAIL FROM domain'));
-      if (props.hostedZone && !Token.isUnresolved(props.hostedZone.zoneName) && props.hostedZone.zoneName !== domain) {
-        throw new Error(
-          `${this.node.path}: hostedZone: the zone is ${props.hostedZone.zoneName}, not ${domain}; give the zone of the domain`,
-        );
+    if (isAddress) {
+      validateProp(this, 'identity', identity.value, checkEmailAddress);
+      for (const [prop, given] of [
+        ['dmarcPolicy', props.dmarcPolicy],
+        ['mailFromSubdomain', props.mailFromSubdomain],
+      ]) {
+        if (given !== undefined) {
+          throw new Error(
+            `${this.node.path}: ${prop}: got ${JSON.stringify(given)} for the address identity ${identity.value}; it applies to domain identities only (ses.Identity.domain or ses.Identity.publicHostedZone)`,
+          );
+        }
       }
-      this.identity = new ses.EmailIdentity(this, 'Identity', {
-        identity: props.hostedZone ? ses.Identity.publicHostedZone(props.hostedZone) : ses.Identity.domain(domain),
-        mailFromDomain: this.mailFromDomain,
-      });
+      this.identity = new ses.EmailIdentity(this, 'Identity', { identity });
+    } else {
+      const domain = identity.value;
+      validateProp(this, 'identity', domain, (d) => checkHostName(d, 'domain'));
+      this.mailFromDomain = `${props.mailFromSubdomain ?? 'mail'}.${domain}`;
+      validateProp(this, 'mailFromSubdomain', this.mailFromDomain, (d) => checkHostName(d, 'MAIL FROM domain'));
+      this.identity = new ses.EmailIdentity(this, 'Identity', { identity, mailFromDomain: this.mailFromDomain });
       const dmarc = props.dmarcPolicy ? `v=DMARC1; p=${props.dmarcPolicy};` : undefined;
-      if (props.hostedZone) {
-        if (dmarc)
+      if (identity.hostedZone) {
+        if (dmarc) {
           new route53.TxtRecord(this, 'Dmarc', {
-            zone: props.hostedZone,
+            zone: identity.hostedZone,
             recordName: `_dmarc.${domain}`,
             values: [dmarc],
           });
+        }
       } else {
         for (const r of this.identity.dkimRecords)
           this.dnsRecords.push({ type: 'CNAME', name: r.name, value: r.value });
         this.dnsRecords.push(
-          { type: 'MX', name: this.mailFromDomain, value: `10 feedback-smtp.${region}.amazonses.com` },
+          { type: 'MX', name: this.mailFromDomain, value: `10 feedback-smtp.${Stack.of(this).region}.amazonses.com` },
           { type: 'TXT', name: this.mailFromDomain, value: '"v=spf1 include:amazonses.com ~all"' },
         );
         if (dmarc) this.dnsRecords.push({ type: 'TXT', name: `_dmarc.${domain}`, value: `"${dmarc}"` });
       }
-    } else {
-      this.identityName = props.emailAddress as string;
-      this.identity = new ses.EmailIdentity(this, 'Identity', { identity: ses.Identity.email(this.identityName) });
     }
 
-    (props.sandboxRecipients ?? []).forEach((address, i) => {
-      new ses.EmailIdentity(this, `SandboxRecipient${i}`, { identity: ses.Identity.email(address) });
-    });
+    // Each recipient's id is its address: reordering the list replaces no identity.
+    for (const address of new Set(props.sandboxRecipients ?? [])) {
+      new ses.EmailIdentity(this, `SandboxRecipient-${address}`, { identity: ses.Identity.email(address) });
+    }
 
-    if (props.configurationSet) {
+    if (props.createConfigurationSet) {
       // SES publishes to an encrypted topic only if the key lets it.
       const key = new kms.Key(this, 'EventKey', { enableKeyRotation: true, description: 'ses-relay SES event topic' });
       key.addToResourcePolicy(

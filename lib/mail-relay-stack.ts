@@ -1,10 +1,11 @@
 // MailRelayStack: the ready-to-deploy mail relay. A sending identity, SMTP credentials, a VPC
 // and a relay hub in it; outputs tell what is left to do.
-import { CfnOutput, Duration, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack, type StackProps, Token, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as route53 from 'aws-cdk-lib/aws-route53';
+import * as ses from 'aws-cdk-lib/aws-ses';
 import type { Construct } from 'constructs';
 import { type DmarcPolicy, MailIdentity } from './mail-identity';
 import { SesRelayHub } from './ses-relay-hub';
@@ -35,7 +36,7 @@ export interface MailRelayStackProps extends StackProps {
    * Create a configuration set with bounce and complaint events to SNS, named on every message.
    * @default true
    */
-  readonly configurationSet?: boolean;
+  readonly createConfigurationSet?: boolean;
   /**
    * Recipients to verify while the account is in the SES sandbox.
    * @default - none
@@ -52,17 +53,22 @@ export interface MailRelayStackProps extends StackProps {
    */
   readonly vpcCidr?: string;
   /**
-   * Networks allowed to relay through the hub.
+   * IPv4 networks (CIDR) allowed to relay through the hub.
    * @default - the VPC CIDR
    */
   readonly relayNetworks?: string[];
+  /**
+   * How many relays the hub runs, 1 to 1000.
+   * @default 2
+   */
+  readonly relayCount?: number;
   /**
    * SES SMTP port the relays use.
    * @default 587
    */
   readonly smtpPort?: number;
   /**
-   * Messages per second the relays keep to (the account's SES maximum send rate).
+   * Recipients per second the relays keep to together (the account's SES maximum send rate).
    * @default - read at boot from SES
    */
   readonly maxSendRate?: number;
@@ -93,26 +99,17 @@ export class MailRelayStack extends Stack {
 
   constructor(scope: Construct, id: string, props: MailRelayStackProps = {}) {
     super(scope, id, { description: 'ses-relay: mail from EC2 through Amazon SES with Postfix', ...props });
-    const domain = props.emailAddress ? undefined : (props.domain ?? 'example.com');
-    const hostedZone = props.hostedZoneId
-      ? route53.PublicHostedZone.fromHostedZoneAttributes(this, 'Zone', {
-          hostedZoneId: props.hostedZoneId,
-          zoneName: domain ?? '',
-        })
-      : undefined;
     this.mail = new MailIdentity(this, 'Mail', {
-      domain,
-      emailAddress: props.emailAddress,
-      hostedZone,
+      identity: this.identity(props),
       dmarcPolicy: props.dmarcPolicy,
-      configurationSet: props.configurationSet ?? true,
+      createConfigurationSet: props.createConfigurationSet ?? true,
       sandboxRecipients: props.sandboxRecipients,
     });
     this.credentials = new SesSmtpCredentials(this, 'Smtp', {
       identities: [this.mail.identity],
       configurationSets: this.mail.configurationSet ? [this.mail.configurationSet] : undefined,
       fromAddresses: props.fromAddresses,
-      port: props.smtpPort,
+      smtpPort: props.smtpPort,
       encryptionKey: new kms.Key(this, 'SecretKey', {
         enableKeyRotation: true,
         description: 'ses-relay SMTP credentials',
@@ -158,9 +155,10 @@ export class MailRelayStack extends Stack {
     this.hub = new SesRelayHub(this, 'Hub', {
       vpc: this.vpc,
       credentials: this.credentials,
-      allowedNetworks: props.relayNetworks ?? [vpcCidr],
-      configurationSetName: this.mail.configurationSet?.configurationSetName,
+      relayNetworks: props.relayNetworks ?? [vpcCidr],
+      configurationSet: this.mail.configurationSet,
       maxSendRate: props.maxSendRate,
+      relayCount: props.relayCount,
     });
 
     new CfnOutput(this, 'RelayHost', {
@@ -172,14 +170,42 @@ export class MailRelayStack extends Stack {
       description: 'Secret holding the SMTP user name and password (not the values)',
       value: this.credentials.secret.secretArn,
     });
-    this.mail.dnsRecords.forEach((r, i) => {
-      new CfnOutput(this, `DnsRecord${i + 1}`, {
+    // Each output's id is its record's type and name (a DKIM name is a token: its position among
+    // the three DKIM records, which SES fixes), never its position in the list.
+    let dkim = 0;
+    for (const r of this.mail.dnsRecords) {
+      const name = Token.isUnresolved(r.name) ? `Dkim${++dkim}` : r.name.replace(/[^A-Za-z0-9]/g, '');
+      new CfnOutput(this, `DnsRecord${r.type}${name}`, {
         description: 'DNS record to create',
         value: `${r.type} ${r.name} ${r.value}`,
       });
-    });
+    }
     new CfnOutput(this, 'NextStep', {
-      value: `npx ses-relay doctor --region ${this.region} --identity ${this.mail.identityName}`,
+      value: `npx ses-relay doctor --smtp-region ${this.credentials.smtpRegion} --identity ${this.mail.identityName}`,
     });
+  }
+
+  /** The identity the props name: exactly one of domain (default example.com) or emailAddress. */
+  private identity(props: MailRelayStackProps): ses.Identity {
+    if (props.emailAddress !== undefined) {
+      for (const [prop, given] of [
+        ['domain', props.domain],
+        ['hostedZoneId', props.hostedZoneId],
+      ]) {
+        if (given !== undefined) {
+          throw new Error(
+            `${this.node.path}: ${prop}: got ${JSON.stringify(given)} with emailAddress ${JSON.stringify(props.emailAddress)}; give a domain (with its hostedZoneId) or an emailAddress, not both`,
+          );
+        }
+      }
+      return ses.Identity.email(props.emailAddress);
+    }
+    const domain = props.domain ?? 'example.com';
+    if (props.hostedZoneId === undefined) return ses.Identity.domain(domain);
+    const zone = route53.PublicHostedZone.fromHostedZoneAttributes(this, 'Zone', {
+      hostedZoneId: props.hostedZoneId,
+      zoneName: domain,
+    });
+    return ses.Identity.publicHostedZone(zone);
   }
 }

@@ -8,39 +8,39 @@ import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
+import type * as ses from 'aws-cdk-lib/aws-ses';
 import { Construct } from 'constructs';
-import {
-  type BootstrapOptions,
-  programArchive,
-  type ResolvedBootstrapOptions,
-  renderS3Installer,
-  resolveBootstrapOptions,
-  USER_DATA_LIMIT,
-} from './bootstrap';
-import type { SesSmtpCredentials } from './ses-smtp-credentials';
+import { programArchive } from './bootstrap/program';
+import { renderS3Installer, USER_DATA_LIMIT } from './bootstrap/render';
+import { type RelaySettings, type ResolvedBootstrapOptions, resolveRelaySettings } from './bootstrap/resolve';
+import type { RelayTarget } from './relay-target';
+import type { ISesSmtpCredentials } from './ses-smtp-credentials';
+import { tlsModeOf } from './smtp/endpoints';
 
 export interface SesRelayProps {
-  /** The credentials the relay sends with. */
-  readonly credentials: SesSmtpCredentials;
+  /** The credentials the relay sends with (`SesSmtpCredentials`, or `SesSmtpCredentials.fromSecret`). */
+  readonly credentials: ISesSmtpCredentials;
   /**
-   * Configuration set named in `X-SES-CONFIGURATION-SET` on messages that carry none.
+   * The configuration set named in `X-SES-CONFIGURATION-SET` on every message that carries none
+   * at its top level.
    * @default - no header added
    */
-  readonly configurationSetName?: string;
+  readonly configurationSet?: ses.IConfigurationSet;
   /**
-   * IPv4 networks allowed to relay (relay-hub mode); empty for a null client.
+   * IPv4 networks (CIDR, /8 to /32) allowed to relay: a relay hub. None: a null client that
+   * relays for the host itself (loopback) only.
    * @default - null client: loopback only
    */
   readonly relayNetworks?: string[];
   /**
-   * Messages (recipients, as SES counts) per second all the configured instances keep to
-   * together: the account's SES maximum send rate. Every delivery is paced to it (the pacer).
+   * Recipients per second (as SES counts them) all the configured instances keep to together:
+   * the account's SES maximum send rate, 1 to 100000. Every delivery is paced to it (the pacer).
    * @default - read at boot from SES (`ses:GetAccount`, granted to the targets)
    */
   readonly maxSendRate?: number;
   /**
-   * How many instances configured by this relay send at once: each keeps to maxSendRate (or the
-   * quota read at boot) divided by this.
+   * How many relays configured by this construct send at once, 1 to 1000: each keeps to
+   * maxSendRate (or the quota read at boot) divided by this.
    * @default 1
    */
   readonly relayCount?: number;
@@ -68,15 +68,6 @@ export interface SesRelayProps {
 /** The termination lifecycle hook a relay completes once its queue is delivered. */
 const DRAIN_HOOK = 'ses-relay-drain';
 
-/**
- * What `configure` needs of a target: its user data and the principal it runs as. An
- * `ec2.Instance`, an `autoscaling.AutoScalingGroup` and an `ec2.LaunchTemplate` (with a role)
- * all have both.
- */
-export interface IRelayTarget extends iam.IGrantable {
-  readonly userData?: ec2.UserData;
-}
-
 // Values that are CloudFormation tokens at synth time (the secret ARN, a generated configuration
 // set name, an SES VPC endpoint's DNS name) are rendered as validated stand-ins, then replaced by the tokens in the text (CDK
 // turns the result into Fn::Join). The tokens resolve to values of the same safe shape.
@@ -94,10 +85,10 @@ function standIn(value: string | undefined, placeholder: string, tokens: Map<str
  * relay.configure(instance); // an ec2.Instance, AutoScalingGroup or LaunchTemplate
  */
 export class SesRelay extends Construct {
-  /** The generator options every configured target gets (tokens shown as their stand-ins). */
-  readonly bootstrapOptions: BootstrapOptions;
+  /** The networks the relays relay for, as checked (canonical CIDRs). */
+  readonly relayNetworks: string[];
   private readonly tokens = new Map<string, string>();
-  private readonly credentials: SesSmtpCredentials;
+  private readonly credentials: ISesSmtpCredentials;
   private readonly resolved: ResolvedBootstrapOptions;
   private program?: s3assets.Asset;
   private readonly group?: autoscaling.AutoScalingGroup;
@@ -105,51 +96,66 @@ export class SesRelay extends Construct {
   constructor(scope: Construct, id: string, props: SesRelayProps) {
     super(scope, id);
     const { credentials } = props;
-    const secretRegion = Stack.of(credentials).region;
-    for (const [prop, value] of [
+    this.credentials = credentials;
+    this.group = props.group;
+    // The SES side was checked where it entered (the credentials' props or fromSecret's
+    // attributes); the script names the regions, so they must be known at synth time.
+    const secretRegion = credentials.secret.env.region;
+    for (const [what, value] of [
       ['credentials.smtpRegion', credentials.smtpRegion],
-      ['the stack region', secretRegion],
+      ["the credentials' secret region", secretRegion],
     ]) {
       if (Token.isUnresolved(value)) {
         throw new Error(
-          `${this.node.path}: ${prop} is not known at synth time; give the stack an env with a region (or SesSmtpCredentials an smtpRegion): the boot script names it`,
+          `${this.node.path}: ${what} is not known at synth time; give the stack an env with a region (or the credentials an smtpRegion): the boot script names it`,
         );
       }
     }
-    this.bootstrapOptions = {
-      region: credentials.smtpRegion,
+    let relay: RelaySettings;
+    try {
+      relay = resolveRelaySettings({
+        relayNetworks: props.relayNetworks,
+        peerNetworks: props.peerNetworks,
+        configurationSetName: standIn(
+          props.configurationSet?.configurationSetName,
+          'ses-relay-configuration-set-placeholder',
+          this.tokens,
+        ),
+        maxSendRate: props.maxSendRate,
+        relayCount: props.relayCount,
+        ...(props.group ? this.groupOptions(props.group) : {}),
+      });
+    } catch (err) {
+      // The message starts with the option's name: the prop's, or the configuration set's attribute.
+      const message = (err as Error).message.replace(
+        /^configurationSetName: /,
+        'configurationSet.configurationSetName: ',
+      );
+      throw new Error(`${this.node.path}: ${message}`);
+    }
+    this.resolved = {
+      smtpRegion: credentials.smtpRegion,
+      smtpEndpoint: standIn(credentials.smtpEndpoint, 'ses-relay-endpoint.placeholder.invalid', this.tokens) as string,
+      smtpPort: credentials.smtpPort,
+      tlsMode: tlsModeOf(credentials.smtpPort),
       secretId: standIn(credentials.secret.secretArn, 'ses-relay-secret-arn-placeholder', this.tokens) as string,
       secretRegion,
-      port: credentials.port,
-      endpoint: standIn(credentials.endpoint, 'ses-relay-endpoint.placeholder.invalid', this.tokens),
-      relayNetworks: props.relayNetworks,
-      peerNetworks: props.peerNetworks,
-      configurationSet: standIn(props.configurationSetName, 'ses-relay-configuration-set-placeholder', this.tokens),
-      maxSendRate: props.maxSendRate,
-      relays: props.relayCount,
-      ...(props.group ? this.groupOptions(props.group) : {}),
+      ...relay,
     };
-    this.group = props.group;
-    try {
-      this.resolved = resolveBootstrapOptions(this.bootstrapOptions);
-    } catch (err) {
-      throw new Error(`${this.node.path}: ${(err as Error).message}`);
-    }
-    for (const warning of this.resolved.warnings) Annotations.of(this).addWarningV2('ses-relay:bootstrap', warning);
-    if (props.group && this.resolved.peerNetworks.length === 0) {
+    this.relayNetworks = relay.relayNetworks;
+    if (props.group && relay.peerNetworks.length === 0) {
       Annotations.of(this).addWarningV2(
         'ses-relay:noPeerNetworks',
         "group without peerNetworks: a relay the group terminates cannot hand its queue to another relay; list the group's subnet CIDRs in peerNetworks",
       );
     }
-    this.credentials = credentials;
   }
 
   /**
    * The settings for relays of a group: the drain hook (added to the group here) and, when the group
    * waits for signals, the resource to signal.
    */
-  private groupOptions(group: autoscaling.AutoScalingGroup): Partial<BootstrapOptions> {
+  private groupOptions(group: autoscaling.AutoScalingGroup): { lifecycleHook: string; signalResource?: string } {
     // Inline in the group, not a LifecycleHook resource: that one depends on the group, so a stack
     // deletion would delete the hook first and terminate the relays without it.
     const cfn = group.node.defaultChild as autoscaling.CfnAutoScalingGroup;
@@ -260,36 +266,37 @@ export class SesRelay extends Construct {
       key: program.s3ObjectKey,
       region: Stack.of(this).region,
     });
+    // Naming the access key makes a new key a new user data: an Auto Scaling group's update
+    // policy then replaces its relays (imported credentials: the relays follow the secret).
+    const key = this.credentials.accessKeyId;
     let text = [
-      `# ses-relay (${this.node.path}): Postfix relaying through Amazon SES with the SMTP credentials of access key ${this.credentials.accessKeyId}`,
+      `# ses-relay (${this.node.path}): Postfix relaying through Amazon SES with the SMTP credentials ${key ? `of access key ${key}` : `of ${this.resolved.secretId}`}`,
       body,
     ];
     for (const [placeholder, token] of this.tokens) text = text.map((c) => c.split(placeholder).join(token));
     return text;
   }
 
-  /** Adds the bootstrap to the target's user data and lets its role read the credentials. */
-  configure(target: IRelayTarget): void {
-    if (!target.userData) {
-      throw new Error(
-        `${this.node.path}: configure: the target has no user data (give the launch template a userData)`,
-      );
-    }
+  /**
+   * Adds the bootstrap to the target's user data and lets the target's principal read the
+   * credentials and the instance program.
+   */
+  configure(target: RelayTarget): void {
     target.userData.addCommands(...this.userDataCommands());
     // Only the one object: not the asset bucket's listing or its other objects.
     const program = this.programAsset();
     iam.Grant.addToPrincipal({
-      grantee: target,
+      grantee: target.grantee,
       actions: ['s3:GetObject'],
       resourceArns: [program.bucket.arnForObjects(program.s3ObjectKey)],
     });
-    this.credentials.grantRead(target);
+    this.credentials.grantRead(target.grantee);
     const userData = target.userData;
     this.node.addValidation({ validate: () => userDataTooLarge(this, userData) });
-    if (this.group) this.grantGroup(target, this.group);
-    if (this.bootstrapOptions.maxSendRate === undefined) {
+    if (this.group) this.grantGroup(target.grantee, this.group);
+    if (this.resolved.maxSendRate === 0) {
       // The script reads the account's send quota at boot; GetAccount has no resource to scope to.
-      iam.Grant.addToPrincipal({ grantee: target, actions: ['ses:GetAccount'], resourceArns: ['*'] });
+      iam.Grant.addToPrincipal({ grantee: target.grantee, actions: ['ses:GetAccount'], resourceArns: ['*'] });
     }
   }
 }

@@ -1,20 +1,62 @@
 // SesSmtpCredentials: an IAM user allowed to send through SES, an access key created inside a
 // custom resource, its SES SMTP password stored in a Secrets Manager secret the construct owns,
 // and (optionally) a rotation schedule that replaces the key.
-import { Annotations, type CfnElement, CustomResource, Duration, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Annotations, CustomResource, Duration, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as ses from 'aws-cdk-lib/aws-ses';
-import { Provider } from 'aws-cdk-lib/custom-resources';
-import { Construct } from 'constructs';
-import { assertHostName } from './bootstrap/options';
+import { Construct, type IConstruct } from 'constructs';
 import type { SmtpCredentialsProperties } from './handlers/smtp-credentials/types';
-import { handlerAssetPath } from './private/assets';
+import { checkHostName } from './private/checks';
+import { CredentialsProvider, KEY_ACTIONS, userPath } from './private/credentials-provider';
 import { validateProp } from './private/validate';
-import { assertRegion, DEFAULT_SMTP_PORT, hasSmtpEndpoint, tlsModeOf } from './smtp';
+import { checkRegion, DEFAULT_SMTP_PORT, hasSmtpEndpoint, tlsModeOf } from './smtp/endpoints';
+
+/**
+ * SES SMTP credentials in a Secrets Manager secret (`{"username", "password"}`): made by
+ * SesSmtpCredentials, or imported with `SesSmtpCredentials.fromSecret`.
+ */
+export interface ISesSmtpCredentials extends IConstruct {
+  /** The secret holding the SMTP user name and password. */
+  readonly secret: secretsmanager.ISecret;
+  /** The SES region the password is valid in. */
+  readonly smtpRegion: string;
+  /** The SMTP host relays connect to. */
+  readonly smtpEndpoint: string;
+  /** The SMTP port relays connect to. */
+  readonly smtpPort: number;
+  /**
+   * The SMTP user name (the access key id) as CloudFormation knows it, not a secret: relays
+   * configured with these credentials are replaced when it changes.
+   * @default - not known (imported credentials): relays follow the secret's changes without replacement
+   */
+  readonly accessKeyId?: string;
+  /** Lets a principal (e.g. an instance role) read the credentials. */
+  grantRead(grantee: iam.IGrantable): iam.Grant;
+}
+
+/** Credentials made elsewhere (another stack, by hand), as `SesSmtpCredentials.fromSecret` takes them. */
+export interface SesSmtpCredentialsAttributes {
+  /** The secret holding `{"username", "password"}` (the SMTP user name and the SES SMTP password). */
+  readonly secret: secretsmanager.ISecret;
+  /**
+   * The SES region the password was derived for.
+   * @default - the secret's region
+   */
+  readonly smtpRegion?: string;
+  /**
+   * The SMTP port: 25, 587, 2587 (STARTTLS), 465, 2465 (TLS wrapper).
+   * @default 587
+   */
+  readonly smtpPort?: number;
+  /**
+   * The SMTP host, e.g. an SES VPC endpoint's DNS name.
+   * @default - `email-smtp.REGION.amazonaws.com`
+   */
+  readonly smtpEndpoint?: string;
+}
 
 export interface SesSmtpCredentialsProps {
   /**
@@ -52,12 +94,12 @@ export interface SesSmtpCredentialsProps {
    * The SMTP port recorded in the secret: 25, 587, 2587 (STARTTLS), 465, 2465 (TLS wrapper).
    * @default 587
    */
-  readonly port?: number;
+  readonly smtpPort?: number;
   /**
    * The SMTP host recorded in the secret, e.g. an SES VPC endpoint DNS name.
    * @default - `email-smtp.REGION.amazonaws.com`
    */
-  readonly endpoint?: string;
+  readonly smtpEndpoint?: string;
   /**
    * Customer managed KMS key to encrypt the secret with.
    * @default - the AWS managed key of Secrets Manager
@@ -79,156 +121,59 @@ export interface SesSmtpCredentialsProps {
   readonly manageExistingUserKeys?: boolean;
 }
 
-/**
- * The IAM path of users the construct makes, per stack: the handlers' key actions are scoped to
- * it, so a key of such a user stays manageable after a user swap or a move in the construct tree.
- */
-function userPath(stack: Stack): string {
-  return Token.isUnresolved(stack.stackName) ? '/ses-relay/' : `/ses-relay/${stack.stackName}/`;
-}
-
-const PROVIDER_ID = 'SesRelaySmtpCredentialsProvider';
-const KEY_ACTIONS = ['iam:CreateAccessKey', 'iam:DeleteAccessKey', 'iam:GetAccessKeyLastUsed', 'iam:ListAccessKeys'];
 const MIN_ROTATION_DAYS = 1;
 const MAX_ROTATION_DAYS = 365;
 
-/** The per-stack handler and Provider (found with tryFindChild: never a static singleton). */
-class CredentialsProvider extends Construct {
-  static of(scope: Construct): CredentialsProvider {
-    const stack = Stack.of(scope);
-    return (stack.node.tryFindChild(PROVIDER_ID) as CredentialsProvider) ?? new CredentialsProvider(stack, PROVIDER_ID);
+/**
+ * The SES side of credentials, checked where it enters (SesSmtpCredentials' props, or the
+ * attributes of `fromSecret`); errors name the construct path, the prop, the value and what is
+ * allowed.
+ */
+function smtpSettings(
+  scope: Construct,
+  given: { smtpRegion?: string; smtpPort?: number; smtpEndpoint?: string },
+  defaultRegion: string,
+): { smtpRegion: string; smtpPort: number; smtpEndpoint: string } {
+  const smtpRegion = given.smtpRegion ?? defaultRegion;
+  const smtpPort = given.smtpPort ?? DEFAULT_SMTP_PORT;
+  validateProp(scope, 'smtpRegion', smtpRegion, checkRegion);
+  validateProp(scope, 'smtpPort', smtpPort, tlsModeOf);
+  let smtpEndpoint = `email-smtp.${smtpRegion}.amazonaws.com`;
+  if (given.smtpEndpoint !== undefined) {
+    smtpEndpoint = given.smtpEndpoint;
+    validateProp(scope, 'smtpEndpoint', given.smtpEndpoint, (e) => {
+      smtpEndpoint = checkHostName(e, 'endpoint');
+    });
   }
+  if (!Token.isUnresolved(smtpRegion) && !hasSmtpEndpoint(smtpRegion)) {
+    Annotations.of(scope).addWarningV2(
+      'ses-relay:unknownSmtpRegion',
+      `SES is not known to offer SMTP in ${smtpRegion}; check the region`,
+    );
+  }
+  return { smtpRegion, smtpPort, smtpEndpoint };
+}
 
-  readonly handlerRole: iam.Role;
-  readonly serviceToken: string;
-  private readonly handlerLogs: logs.LogGroup;
-  private rotation?: lambda.Function;
-  private ownedUsersAllowed = false;
+/** Credentials of `fromSecret`: what relays need of them, nothing made. */
+class ImportedSesSmtpCredentials extends Construct implements ISesSmtpCredentials {
+  readonly secret: secretsmanager.ISecret;
+  readonly smtpRegion: string;
+  readonly smtpEndpoint: string;
+  readonly smtpPort: number;
 
-  private constructor(scope: Construct, id: string) {
+  constructor(scope: Construct, id: string, attrs: SesSmtpCredentialsAttributes) {
     super(scope, id);
-    const handlerLogs = new logs.LogGroup(this, 'HandlerLogs', { retention: logs.RetentionDays.ONE_YEAR });
-    const frameworkLogs = new logs.LogGroup(this, 'FrameworkLogs', { retention: logs.RetentionDays.ONE_YEAR });
-    // Roles with inline, log-group-scoped permissions instead of AWSLambdaBasicExecutionRole.
-    this.handlerLogs = handlerLogs;
-    this.handlerRole = lambdaRole(this, 'HandlerRole', handlerLogs);
-    const handler = new lambda.Function(this, 'Handler', {
-      description: 'ses-relay: creates and deletes SES SMTP access keys',
-      runtime: lambda.Runtime.NODEJS_24_X,
-      code: lambda.Code.fromAsset(handlerAssetPath('smtp-credentials')),
-      handler: 'index.handler',
-      timeout: Duration.minutes(1),
-      role: this.handlerRole,
-      logGroup: handlerLogs,
-    });
-    const frameworkRole = lambdaRole(this, 'FrameworkRole', frameworkLogs);
-    const provider = new Provider(this, 'Provider', {
-      onEventHandler: handler,
-      frameworkOnEventRole: frameworkRole,
-      logGroup: frameworkLogs,
-    });
-    this.serviceToken = provider.serviceToken;
-    const synchronous =
-      'A custom-resource handler: CloudFormation calls it synchronously through the Provider, a few times per deployment';
-    const logsReason =
-      'CloudWatch Logs encrypts these groups at rest; they hold no secret (the handler logs key ids only, tested)';
-    const iamApis =
-      'It calls only the public IAM and Secrets Manager APIs; a VPC would add NAT or endpoints for nothing';
-    for (const fn of [handler, provider.node.findChild('framework-onEvent')]) {
-      acknowledgeFunction(fn, synchronous, iamApis);
-    }
-    for (const group of [handlerLogs, frameworkLogs]) {
-      Validations.of(group).acknowledge({ id: 'NIST.800.53.R5-CloudWatchLogGroupEncrypted', reason: logsReason });
-    }
-    for (const role of [this.handlerRole, frameworkRole]) {
-      Validations.of(role).acknowledge({
-        id: 'NIST.800.53.R5-IAMNoInlinePolicy',
-        reason: 'The role policy is generated per stack and scoped to the users and secrets of its credentials',
-      });
-    }
-    // The only wildcards: a log group's streams (their names are made by Lambda) and the
-    // versions of our own handler (the Provider invokes `function:name:*`).
-    const logicalId = (c: Construct) => Stack.of(this).getLogicalId(c.node.defaultChild as CfnElement);
-    Validations.of(this.handlerRole).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::<${logicalId(handlerLogs)}.Arn>:log-stream:*]`,
-      reason: 'Lambda names the log streams of its own log group; the grant is scoped to that group',
-    });
-    Validations.of(frameworkRole).acknowledge(
-      {
-        id: `AwsSolutions-IAM5[Resource::<${logicalId(frameworkLogs)}.Arn>:log-stream:*]`,
-        reason: 'Lambda names the log streams of its own log group; the grant is scoped to that group',
-      },
-      {
-        id: `AwsSolutions-IAM5[Resource::<${logicalId(handler)}.Arn>:*]`,
-        reason: 'The Provider framework invokes versions of this one handler function',
-      },
-    );
+    this.secret = attrs.secret;
+    ({
+      smtpRegion: this.smtpRegion,
+      smtpPort: this.smtpPort,
+      smtpEndpoint: this.smtpEndpoint,
+    } = smtpSettings(this, attrs, attrs.secret.env.region));
   }
 
-  /** Lets the handlers manage keys of every user the construct makes in this stack (once). */
-  allowOwnedUsers(): void {
-    if (this.ownedUsersAllowed) return;
-    this.ownedUsersAllowed = true;
-    const stack = Stack.of(this);
-    this.handlerRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: KEY_ACTIONS,
-        resources: [
-          stack.formatArn({
-            service: 'iam',
-            region: '',
-            resource: 'user',
-            resourceName: `${userPath(stack).slice(1)}*`,
-          }),
-        ],
-      }),
-    );
-    Validations.of(this.handlerRole).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::${Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account}:user${userPath(stack)}*]`,
-      reason:
-        'Key actions on the users this construct makes in this stack (their IAM path): an old user stays manageable after a user swap or a move in the tree, so its keys never outlive it',
-    });
+  grantRead(grantee: iam.IGrantable): iam.Grant {
+    return this.secret.grantRead(grantee);
   }
-
-  /** The rotation function of the stack (same bundle and role as the handler), made on first use. */
-  rotationFunction(): lambda.Function {
-    if (this.rotation) return this.rotation;
-    this.rotation = new lambda.Function(this, 'Rotation', {
-      description: 'ses-relay: rotates SES SMTP access keys (Secrets Manager rotation function)',
-      runtime: lambda.Runtime.NODEJS_24_X,
-      code: lambda.Code.fromAsset(handlerAssetPath('smtp-credentials')),
-      handler: 'index.rotationHandler',
-      // testSecret waits for IAM to propagate the new key to SES: seconds, sometimes minutes.
-      timeout: Duration.minutes(10),
-      role: this.handlerRole,
-      logGroup: this.handlerLogs,
-    });
-    acknowledgeFunction(
-      this.rotation,
-      'A rotation function: Secrets Manager calls it synchronously, four times per rotation',
-      'It calls the public IAM and Secrets Manager APIs and the public SES SMTP endpoint; a VPC would add NAT or endpoints for nothing',
-    );
-    return this.rotation;
-  }
-}
-
-function acknowledgeFunction(fn: Construct, synchronous: string, network: string): void {
-  Validations.of(fn).acknowledge(
-    { id: 'NIST.800.53.R5-LambdaConcurrency', reason: synchronous },
-    { id: 'NIST.800.53.R5-LambdaDLQ', reason: `${synchronous}; there is no asynchronous invocation to dead-letter` },
-    { id: 'NIST.800.53.R5-LambdaInsideVPC', reason: network },
-  );
-}
-
-function lambdaRole(scope: Construct, id: string, logGroup: logs.ILogGroup): iam.Role {
-  const role = new iam.Role(scope, id, { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
-  role.addToPrincipalPolicy(
-    new iam.PolicyStatement({
-      actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-      resources: [logGroup.logGroupArn, `${logGroup.logGroupArn}:log-stream:*`],
-    }),
-  );
-  return role;
 }
 
 /**
@@ -244,17 +189,25 @@ function lambdaRole(scope: Construct, id: string, logGroup: logs.ILogGroup): iam
  * });
  * credentials.grantRead(instance.role);
  */
-export class SesSmtpCredentials extends Construct {
+export class SesSmtpCredentials extends Construct implements ISesSmtpCredentials {
+  /**
+   * Credentials made elsewhere (another stack, another account's tooling, by hand), from their
+   * secret: relays configured with them read it at boot and follow its changes.
+   */
+  static fromSecret(scope: Construct, id: string, attrs: SesSmtpCredentialsAttributes): ISesSmtpCredentials {
+    return new ImportedSesSmtpCredentials(scope, id, attrs);
+  }
+
   /** The IAM user that owns the access key. */
   readonly user: iam.IUser;
   /** The secret holding the SMTP user name and password. */
   readonly secret: secretsmanager.ISecret;
-  /** The region the password is valid in. */
+  /** The SES region the password is valid in. */
   readonly smtpRegion: string;
   /** The SMTP host. */
-  readonly endpoint: string;
+  readonly smtpEndpoint: string;
   /** The SMTP port. */
-  readonly port: number;
+  readonly smtpPort: number;
   /**
    * The SMTP user name (the access key id) the custom resource last stored; not a secret. It
    * changes when CloudFormation changes the credentials; a rotation changes the key without
@@ -265,18 +218,11 @@ export class SesSmtpCredentials extends Construct {
   constructor(scope: Construct, id: string, props: SesSmtpCredentialsProps = {}) {
     super(scope, id);
     const stack = Stack.of(this);
-    this.smtpRegion = props.smtpRegion ?? stack.region;
-    this.port = props.port ?? DEFAULT_SMTP_PORT;
-    validateProp(this, 'smtpRegion', this.smtpRegion, assertRegion);
-    validateProp(this, 'port', this.port, tlsModeOf);
-    validateProp(this, 'endpoint', props.endpoint, (e) => assertHostName(e));
-    if (!Token.isUnresolved(this.smtpRegion) && !hasSmtpEndpoint(this.smtpRegion)) {
-      Annotations.of(this).addWarningV2(
-        'ses-relay:unknownSmtpRegion',
-        `SES is not known to offer SMTP in ${this.smtpRegion}; check the region`,
-      );
-    }
-    this.endpoint = props.endpoint ?? `email-smtp.${this.smtpRegion}.amazonaws.com`;
+    ({
+      smtpRegion: this.smtpRegion,
+      smtpPort: this.smtpPort,
+      smtpEndpoint: this.smtpEndpoint,
+    } = smtpSettings(this, props, stack.region));
     const identities = props.identities ?? [];
     if (identities.length === 0 && !props.allowAnyIdentity) {
       throw new Error(
@@ -351,8 +297,8 @@ export class SesSmtpCredentials extends Construct {
       UserName: this.user.userName,
       SecretArn: this.secret.secretArn,
       SmtpRegion: this.smtpRegion,
-      Endpoint: this.endpoint,
-      Port: String(this.port),
+      Endpoint: this.smtpEndpoint,
+      Port: String(this.smtpPort),
       OwnsUserKeys: String(ownsUserKeys),
     };
     const resource = new CustomResource(this, 'Resource', {

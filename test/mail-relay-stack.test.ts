@@ -15,13 +15,13 @@ import {
   MailIdentity,
   MailRelayStack,
   type MailRelayStackProps,
-  PROGRAM_PATH,
-  programSha256,
+  RelayTarget,
   SesRelay,
   SesRelayHub,
   type SesRelayHubProps,
   SesSmtpCredentials,
 } from '../lib';
+import { PROGRAM_PATH, programSha256 } from '../lib/bootstrap/program';
 import { CREDENTIALS_PROPERTY_KEYS, nagFindings, stableTemplate } from './helpers/template';
 
 const ROOT = join(__dirname, '..');
@@ -51,14 +51,36 @@ describe('MailRelayStack (the app stack)', () => {
       MailFromAttributes: { MailFromDomain: 'mail.example.com' },
     });
     const outputs = t.toJSON().Outputs;
-    expect(outputs.DnsRecord1.Value['Fn::Join'][1][0]).toBe('CNAME ');
-    expect(outputs.DnsRecord4.Value).toBe('MX mail.example.com 10 feedback-smtp.eu-west-1.amazonses.com');
-    expect(outputs.DnsRecord5.Value).toBe('TXT mail.example.com "v=spf1 include:amazonses.com ~all"');
-    expect(outputs.DnsRecord6.Value).toBe('TXT _dmarc.example.com "v=DMARC1; p=quarantine;"');
-    expect(outputs.NextStep.Value).toBe('npx ses-relay doctor --region eu-west-1 --identity example.com');
+    // Output ids come from each record's type and name, never from its position in the list.
+    expect(Object.keys(outputs).filter((k) => k.startsWith('DnsRecord'))).toEqual([
+      'DnsRecordCNAMEDkim1',
+      'DnsRecordCNAMEDkim2',
+      'DnsRecordCNAMEDkim3',
+      'DnsRecordMXmailexamplecom',
+      'DnsRecordTXTmailexamplecom',
+      'DnsRecordTXTdmarcexamplecom',
+    ]);
+    expect(outputs.DnsRecordCNAMEDkim1.Value['Fn::Join'][1][0]).toBe('CNAME ');
+    expect(outputs.DnsRecordMXmailexamplecom.Value).toBe(
+      'MX mail.example.com 10 feedback-smtp.eu-west-1.amazonses.com',
+    );
+    expect(outputs.DnsRecordTXTmailexamplecom.Value).toBe('TXT mail.example.com "v=spf1 include:amazonses.com ~all"');
+    expect(outputs.DnsRecordTXTdmarcexamplecom.Value).toBe('TXT _dmarc.example.com "v=DMARC1; p=quarantine;"');
+    expect(outputs.NextStep.Value).toBe('npx ses-relay doctor --smtp-region eu-west-1 --identity example.com');
     expect(outputs.RelayPort.Value).toBe('587');
     expect(outputs.SecretArn.Value).toEqual({ Ref: expect.stringMatching(/^SmtpSecret/) });
     expect(outputs.RelayHost.Value).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^HubLoadBalancer/), 'DNSName'] });
+  });
+
+  test('sandbox recipients keep their resources whatever their order in the list', () => {
+    const ids = (recipients: string[]) =>
+      Object.entries(relayStack({ sandboxRecipients: recipients }).template().findResources('AWS::SES::EmailIdentity'))
+        .filter(([, r]) => r.Properties.EmailIdentity.includes('@'))
+        .map(([id, r]) => `${id}=${r.Properties.EmailIdentity}`)
+        .sort();
+    const forward = ids(['a@example.org', 'b@example.org']);
+    expect(forward).toHaveLength(2);
+    expect(ids(['b@example.org', 'a@example.org'])).toEqual(forward);
   });
 
   test('with a hosted zone, the DKIM, MAIL FROM and DMARC records are created and no record is left to do', () => {
@@ -91,7 +113,7 @@ describe('MailRelayStack (the app stack)', () => {
     t.hasResourceProperties('AWS::SES::EmailIdentity', { EmailIdentity: 'sender@example.org' });
     t.hasResourceProperties('AWS::SES::EmailIdentity', { EmailIdentity: 'qa@example.org' });
     expect(t.toJSON().Outputs.NextStep.Value).toBe(
-      'npx ses-relay doctor --region eu-west-1 --identity sender@example.org',
+      'npx ses-relay doctor --smtp-region eu-west-1 --identity sender@example.org',
     );
   });
 
@@ -306,7 +328,7 @@ const VARIANTS: [string, MailRelayStackProps][] = [
   ],
   [
     'email address, no configuration set, port 465, no rotation',
-    { emailAddress: 'a@example.org', configurationSet: false, smtpPort: 465, rotation: false },
+    { emailAddress: 'a@example.org', createConfigurationSet: false, smtpPort: 465, rotation: false },
   ],
 ];
 
@@ -387,29 +409,36 @@ describe('SesRelay.configure', () => {
   test.each([
     [
       'an ec2.Instance',
-      (f: ReturnType<typeof fixture>) => new ec2.Instance(f.s, 'Target', { vpc: f.vpc, machineImage, instanceType }),
+      (f: ReturnType<typeof fixture>) => {
+        const instance = new ec2.Instance(f.s, 'Target', { vpc: f.vpc, machineImage, instanceType });
+        return [RelayTarget.fromInstance(instance), instance.role] as const;
+      },
       'AWS::EC2::Instance',
     ],
     [
       'an AutoScalingGroup',
-      (f: ReturnType<typeof fixture>) =>
-        new autoscaling.AutoScalingGroup(f.s, 'Target', { vpc: f.vpc, machineImage, instanceType }),
+      (f: ReturnType<typeof fixture>) => {
+        const group = new autoscaling.AutoScalingGroup(f.s, 'Target', { vpc: f.vpc, machineImage, instanceType });
+        return [RelayTarget.fromAutoScalingGroup(group), group.role] as const;
+      },
       'AWS::AutoScaling::LaunchConfiguration|AWS::EC2::LaunchTemplate',
     ],
     [
       'a LaunchTemplate',
-      (f: ReturnType<typeof fixture>) =>
-        new ec2.LaunchTemplate(f.s, 'Target', {
+      (f: ReturnType<typeof fixture>) => {
+        const template = new ec2.LaunchTemplate(f.s, 'Target', {
           machineImage,
           instanceType,
           userData: ec2.UserData.forLinux(),
           role: new iam.Role(f.s, 'R', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') }),
-        }),
+        });
+        return [RelayTarget.fromLaunchTemplate(template), template.role as iam.IRole] as const;
+      },
       'AWS::EC2::LaunchTemplate',
     ],
   ])('%s gets the bootstrap in its user data and read access to the secret', (_what, make, types) => {
     const f = fixture();
-    const target = make(f);
+    const [target, role] = make(f);
     f.relay.configure(target);
     const t = Template.fromStack(f.s);
     // The script is in the user data of the target's own launch resource...
@@ -418,7 +447,6 @@ describe('SesRelay.configure', () => {
     expect(withScript).toHaveLength(1);
     expect(JSON.stringify(withScript[0])).toContain("SES_HOST='email-smtp.eu-west-1.amazonaws.com'");
     // ...and the target's own role, not another one, may read the secret.
-    const role = (target as unknown as { role: iam.IRole }).role;
     const readers = Object.values(t.findResources('AWS::IAM::Policy')).filter((p) =>
       JSON.stringify(p.Properties.PolicyDocument).includes('secretsmanager:GetSecretValue'),
     );
@@ -437,24 +465,16 @@ describe('SesRelay.configure', () => {
     });
     const dnsName = cdk.Fn.select(1, cdk.Fn.split(':', cdk.Fn.select(0, endpoint.vpcEndpointDnsEntries)));
     const identity = ses.EmailIdentity.fromEmailIdentityName(s, 'I', 'example.com');
-    const credentials = new SesSmtpCredentials(s, 'Smtp', { identities: [identity], endpoint: dnsName });
+    const credentials = new SesSmtpCredentials(s, 'Smtp', { identities: [identity], smtpEndpoint: dnsName });
     const lt = new ec2.LaunchTemplate(s, 'Lt', {
       userData: ec2.UserData.forLinux(),
       role: new iam.Role(s, 'R', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') }),
     });
-    new SesRelay(s, 'Relay', { credentials }).configure(lt);
+    new SesRelay(s, 'Relay', { credentials }).configure(RelayTarget.fromLaunchTemplate(lt));
     const parts = userDataParts(Template.fromStack(s));
     const at = parts.findIndex((p) => typeof p === 'string' && p.endsWith("SES_HOST='"));
     expect(parts[at + 1]).toEqual({ 'Fn::Select': [1, expect.anything()] });
     expect(JSON.stringify(parts)).not.toContain('placeholder');
-  });
-
-  test('a target without user data is refused with the fix', () => {
-    const f = fixture();
-    const lt = new ec2.LaunchTemplate(f.s, 'Bare', { machineImage: undefined });
-    expect(() => f.relay.configure(lt)).toThrow(
-      'Host/Relay: configure: the target has no user data (give the launch template a userData)',
-    );
   });
 
   test('an env-agnostic stack is refused: the script must name the region', () => {
@@ -471,39 +491,50 @@ describe('input validation', () => {
   test.each<[string, () => void, RegExp]>([
     [
       'both a domain and an address',
-      () => new MailIdentity(new Stack(), 'M', { domain: 'example.com', emailAddress: 'a@example.com' }),
-      /M: give exactly one of domain/,
+      () => relayStack({ domain: 'example.com', emailAddress: 'a@example.com' }),
+      /^SesRelay: domain: got "example\.com" with emailAddress "a@example\.com"; give a domain \(with its hostedZoneId\) or an emailAddress, not both/,
     ],
     [
       'a bad domain',
-      () => new MailIdentity(new Stack(), 'M', { domain: 'exa mple.com' }),
-      /M: domain: invalid domain "exa mple\.com"/,
+      () => new MailIdentity(new Stack(), 'M', { identity: ses.Identity.domain('exa mple.com') }),
+      /^Default\/M: identity: invalid domain "exa mple\.com"/,
     ],
     [
       'a bad address',
-      () => new MailIdentity(new Stack(), 'M', { emailAddress: 'nobody' }),
-      /M: emailAddress: invalid email address "nobody"/,
+      () => new MailIdentity(new Stack(), 'M', { identity: ses.Identity.email('nobody@') }),
+      /^Default\/M: identity: invalid email address "nobody@": expected local@domain/,
+    ],
+    [
+      'DMARC for an address',
+      () =>
+        new MailIdentity(new Stack(), 'M', {
+          identity: ses.Identity.email('a@example.org'),
+          dmarcPolicy: DmarcPolicy.REJECT,
+        }),
+      /^Default\/M: dmarcPolicy: got "reject" for the address identity a@example\.org; it applies to domain identities only/,
     ],
     [
       'an address with a hosted zone',
       () => relayStack({ emailAddress: 'a@example.org', hostedZoneId: 'Z0123456789ABC' }),
-      /SesRelay\/Mail: hostedZone: an address identity has no DNS records/,
+      /^SesRelay: hostedZoneId: got "Z0123456789ABC" with emailAddress "a@example\.org"/,
     ],
     [
       'the whole Internet as relay network',
       () => relayStack({ relayNetworks: ['0.0.0.0/0'] }),
-      /SesRelay\/Hub: allowedNetworks: refusing relay network "0\.0\.0\.0\/0"/,
+      /^SesRelay\/Hub\/Relay: relayNetworks: refusing network "0\.0\.0\.0\/0"/,
     ],
-    ['no relay network', () => relayStack({ relayNetworks: [] }), /SesRelay\/Hub: allowedNetworks: got none/],
+    ['no relay network', () => relayStack({ relayNetworks: [] }), /^SesRelay\/Hub: relayNetworks: got none/],
   ])('refuses %s', (_what, make, message) => {
     expect(make).toThrow(message);
   });
 
   // bin/app.ts as `cdk synth -c key=value` runs it (the CLI hands context over in CDK_CONTEXT_JSON).
   test.each([
-    [{ smtpPort: '587;reboot' }, 'context smtpPort: invalid value "587;reboot": a port number'],
-    [{ maxSendRate: 'fast' }, 'context maxSendRate: invalid value "fast": messages per second, e.g. 14'],
-    [{ dmarc: 'maybe' }, 'context dmarc: invalid value "maybe": allowed: none, quarantine, reject'],
+    [{ smtpPort: '587;reboot' }, 'context smtpPort: invalid value "587;reboot": a port number, e.g. 587'],
+    [{ maxSendRate: 'fast' }, 'context maxSendRate: invalid value "fast": recipients per second, e.g. 14'],
+    [{ relayCount: 'two' }, 'context relayCount: invalid value "two": how many relays, e.g. 2'],
+    [{ relayCount: '0' }, 'SesRelay/Hub/Relay: relayCount: invalid relay count 0'],
+    [{ dmarcPolicy: 'maybe' }, 'context dmarcPolicy: invalid value "maybe": allowed: none, quarantine, reject'],
     [{ rotationPeriod: '30d' }, 'context rotationPeriod: invalid value "30d": whole days between rotations, e.g. 30'],
     [{ rotationPeriod: '400' }, 'SesRelay/Smtp: rotationPeriod: got 400 days; allowed: whole days from 1 to 365'],
   ])('the app refuses the context %j', (context, message) => {
@@ -515,18 +546,20 @@ describe('input validation', () => {
     expect(r.stderr).toContain(message);
   });
 
-  test('a hub needs concrete networks, a listener port and a capacity in range', () => {
+  test('a hub needs concrete networks, a listener port and a relay count in range', () => {
     const s = new Stack(app(), 'S', { env: { region: 'eu-west-1' } });
     const vpc = new ec2.Vpc(s, 'Vpc');
     const credentials = new SesSmtpCredentials(s, 'Smtp', { allowAnyIdentity: true });
     const hub = (id: string, extra: Partial<SesRelayHubProps>) =>
-      new SesRelayHub(s, id, { vpc, credentials, allowedNetworks: ['10.0.0.0/16'], ...extra });
+      new SesRelayHub(s, id, { vpc, credentials, relayNetworks: ['10.0.0.0/16'], ...extra });
     expect(() => hub('Hub', { listenerPort: 70000 })).toThrow(
       'S/Hub: listenerPort: invalid port 70000: expected 1 to 65535',
     );
     const range = "how many relays share the account's send rate, a whole number from 1 to 1000";
-    expect(() => hub('Hub2', { capacity: 0 })).toThrow(`S/Hub2: capacity: invalid relay count 0: ${range}`);
-    expect(() => hub('Hub3', { capacity: 2.5 })).toThrow(`S/Hub3: capacity: invalid relay count 2.5: ${range}`);
+    expect(() => hub('Hub2', { relayCount: 0 })).toThrow(`S/Hub2/Relay: relayCount: invalid relay count 0: ${range}`);
+    expect(() => hub('Hub3', { relayCount: 2.5 })).toThrow(
+      `S/Hub3/Relay: relayCount: invalid relay count 2.5: ${range}`,
+    );
   });
 });
 

@@ -4,7 +4,10 @@ import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import { SesRelay, SesSmtpCredentials } from '../lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as ses from 'aws-cdk-lib/aws-ses';
+import { RelayTarget, SesRelay, SesSmtpCredentials } from '../lib';
 
 function fixture() {
   const app = new App();
@@ -39,7 +42,9 @@ describe('SesRelay', () => {
       signals: autoscaling.Signals.waitForAll({ timeout: Duration.minutes(15) }),
       updatePolicy: autoscaling.UpdatePolicy.rollingUpdate({ maxBatchSize: 1, minInstancesInService: 2 }),
     });
-    new SesRelay(f.stack, 'Relay', { credentials: f.credentials, relayCount: 2, group }).configure(group);
+    new SesRelay(f.stack, 'Relay', { credentials: f.credentials, relayCount: 2, group }).configure(
+      RelayTarget.fromAutoScalingGroup(group),
+    );
     const t = Template.fromStack(f.stack);
     const groupId = f.stack.getLogicalId(group.node.defaultChild as autoscaling.CfnAutoScalingGroup);
     t.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', {
@@ -64,9 +69,11 @@ describe('SesRelay', () => {
   test('a group that waits for no signal gets the hook but no signal; instances on their own get neither', () => {
     const f = fixture();
     const group = new autoscaling.AutoScalingGroup(f.stack, 'Relays', { vpc: f.vpc, machineImage, instanceType });
-    new SesRelay(f.stack, 'Relay', { credentials: f.credentials, group }).configure(group);
+    new SesRelay(f.stack, 'Relay', { credentials: f.credentials, group }).configure(
+      RelayTarget.fromAutoScalingGroup(group),
+    );
     const instance = new ec2.Instance(f.stack, 'Single', { vpc: f.vpc, machineImage, instanceType });
-    new SesRelay(f.stack, 'Alone', { credentials: f.credentials }).configure(instance);
+    new SesRelay(f.stack, 'Alone', { credentials: f.credentials }).configure(RelayTarget.fromInstance(instance));
     const t = Template.fromStack(f.stack);
     const grouped = userDataText(t, 'group');
     expect(grouped).toContain("LIFECYCLE_HOOK='ses-relay-drain'");
@@ -88,7 +95,9 @@ describe('SesRelay', () => {
       instanceType,
       autoScalingGroupName: 'mail-relays',
     });
-    new SesRelay(f.stack, 'Relay', { credentials: f.credentials, group }).configure(group);
+    new SesRelay(f.stack, 'Relay', { credentials: f.credentials, group }).configure(
+      RelayTarget.fromAutoScalingGroup(group),
+    );
     const t = Template.fromStack(f.stack);
     expect(JSON.stringify(t.findResources('AWS::IAM::Policy'))).toContain(
       ':autoScalingGroup:*:autoScalingGroupName/mail-relays"',
@@ -103,7 +112,7 @@ describe('SesRelay', () => {
     const f = fixture();
     const instance = new ec2.Instance(f.stack, 'Big', { vpc: f.vpc, machineImage, instanceType });
     instance.userData.addCommands(`echo '${'x'.repeat(14000)}' > /root/big.txt`);
-    new SesRelay(f.stack, 'Relay', { credentials: f.credentials }).configure(instance);
+    new SesRelay(f.stack, 'Relay', { credentials: f.credentials }).configure(RelayTarget.fromInstance(instance));
     let message = '';
     try {
       f.app.synth();
@@ -123,7 +132,96 @@ describe('SesRelay', () => {
     const f = fixture();
     const instance = new ec2.Instance(f.stack, 'Mid', { vpc: f.vpc, machineImage, instanceType });
     instance.userData.addCommands(`echo '${'x'.repeat(6000)}' > /root/mid.txt`);
-    new SesRelay(f.stack, 'Relay', { credentials: f.credentials }).configure(instance);
+    new SesRelay(f.stack, 'Relay', { credentials: f.credentials }).configure(RelayTarget.fromInstance(instance));
     expect(() => f.app.synth()).not.toThrow();
+  });
+
+  test.each<[string, object, RegExp]>([
+    [
+      'a zero rate',
+      { maxSendRate: 0 },
+      /^Apps\/Relay: maxSendRate: invalid max send rate 0: recipients per second, a number from 1 to 100000/,
+    ],
+    [
+      'too many relays',
+      { relayCount: 1001 },
+      /^Apps\/Relay: relayCount: invalid relay count 1001: .* a whole number from 1 to 1000/,
+    ],
+    [
+      'an open relay',
+      { relayNetworks: ['0.0.0.0/0'] },
+      /^Apps\/Relay: relayNetworks: refusing network "0\.0\.0\.0\/0": a prefix shorter than \/8/,
+    ],
+    [
+      'a peer network with host bits',
+      { peerNetworks: ['10.0.1.0/16'] },
+      /^Apps\/Relay: peerNetworks: invalid network "10\.0\.1\.0\/16": host bits/,
+    ],
+  ])('refuses %s, naming the construct path, the prop, the value and what is allowed', (_what, props, message) => {
+    const f = fixture();
+    expect(() => new SesRelay(f.stack, 'Relay', { credentials: f.credentials, ...props })).toThrow(message);
+  });
+
+  test('a configuration set by name is checked as SES names them, and named in the settings', () => {
+    const f = fixture();
+    const bad = ses.ConfigurationSet.fromConfigurationSetName(f.stack, 'Bad', 'my set');
+    expect(() => new SesRelay(f.stack, 'Relay', { credentials: f.credentials, configurationSet: bad })).toThrow(
+      /^Apps\/Relay: configurationSet\.configurationSetName: invalid configuration set name "my set"/,
+    );
+    const good = ses.ConfigurationSet.fromConfigurationSetName(f.stack, 'Good', 'relay-set');
+    const instance = new ec2.Instance(f.stack, 'Single', { vpc: f.vpc, machineImage, instanceType });
+    new SesRelay(f.stack, 'Other', { credentials: f.credentials, configurationSet: good }).configure(
+      RelayTarget.fromInstance(instance),
+    );
+    expect(userDataText(Template.fromStack(f.stack), 'instance')).toContain("CONFIGURATION_SET='relay-set'");
+  });
+
+  test('credentials imported from a secret of another region: the relay reads that secret there, with no key id', () => {
+    const f = fixture();
+    const secret = secretsmanager.Secret.fromSecretCompleteArn(
+      f.stack,
+      'Shared',
+      'arn:aws:secretsmanager:us-east-1:123456789012:secret:mail/smtp-AbCdEf',
+    );
+    const credentials = SesSmtpCredentials.fromSecret(f.stack, 'Imported', { secret, smtpPort: 2587 });
+    expect([credentials.smtpRegion, credentials.smtpEndpoint, credentials.smtpPort, credentials.accessKeyId]).toEqual([
+      'us-east-1',
+      'email-smtp.us-east-1.amazonaws.com',
+      2587,
+      undefined,
+    ]);
+    const instance = new ec2.Instance(f.stack, 'Single', { vpc: f.vpc, machineImage, instanceType });
+    new SesRelay(f.stack, 'Relay', { credentials }).configure(RelayTarget.fromInstance(instance));
+    const t = Template.fromStack(f.stack);
+    const text = userDataText(t, 'instance');
+    expect(text).toContain("SECRET_ID='arn:aws:secretsmanager:us-east-1:123456789012:secret:mail/smtp-AbCdEf'");
+    expect(text).toContain("SECRET_REGION='us-east-1'");
+    expect(text).toContain("SES_PORT='2587'");
+    expect(text).toContain('with the SMTP credentials of arn:aws:secretsmanager:us-east-1');
+    expect(JSON.stringify(t.findResources('AWS::IAM::Policy'))).toContain('secretsmanager:GetSecretValue');
+  });
+
+  test('fromSecret checks its attributes where they enter', () => {
+    const f = fixture();
+    const secret = secretsmanager.Secret.fromSecretNameV2(f.stack, 'Shared', 'mail/smtp');
+    expect(() => SesSmtpCredentials.fromSecret(f.stack, 'Imported', { secret, smtpPort: 2525 })).toThrow(
+      /^Apps\/Imported: smtpPort: invalid port 2525: SES SMTP listens on 25, 587, 2587/,
+    );
+    expect(() =>
+      SesSmtpCredentials.fromSecret(f.stack, 'Imported2', { secret, smtpEndpoint: 'no spaces.example.com' }),
+    ).toThrow(/^Apps\/Imported2: smtpEndpoint: invalid endpoint "no spaces\.example\.com"/);
+  });
+
+  test('RelayTarget: any user data with the principal that runs it; a launch template needs user data', () => {
+    const f = fixture();
+    const role = new iam.Role(f.stack, 'Role', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') });
+    const userData = ec2.UserData.forLinux();
+    new SesRelay(f.stack, 'Relay', { credentials: f.credentials }).configure(RelayTarget.fromUserData(userData, role));
+    expect(userData.render()).toContain('/usr/local/lib/ses-relay/boot.sh');
+    expect(JSON.stringify(Template.fromStack(f.stack).findResources('AWS::IAM::Policy'))).toContain('s3:GetObject');
+    const bare = new ec2.LaunchTemplate(f.stack, 'Bare', { role });
+    expect(() => RelayTarget.fromLaunchTemplate(bare)).toThrow(
+      'RelayTarget: the launch template (give it a userData) has no user data',
+    );
   });
 });

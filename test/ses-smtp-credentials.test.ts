@@ -90,7 +90,7 @@ describe('SesSmtpCredentials', () => {
   });
 
   test('the custom resource carries no secret, only names; Data is read for the key id only', () => {
-    const { template, credentials, s } = withCredentials({ port: 2587 });
+    const { template, credentials, s } = withCredentials({ smtpPort: 2587 });
     template.hasResourceProperties('Custom::SesSmtpCredentials', {
       UserName: { Ref: Match.stringLikeRegexp('SmtpUser') },
       SecretArn: { Ref: Match.stringLikeRegexp('SmtpSecret') },
@@ -332,8 +332,8 @@ describe('SesSmtpCredentials', () => {
 
   test.each<[string, object, RegExp]>([
     ['region', { smtpRegion: 'eu west 1' }, /Test\/Smtp: smtpRegion: invalid region "eu west 1"/],
-    ['port', { port: 2525 }, /Test\/Smtp: port: invalid port 2525: SES SMTP listens on/],
-    ['endpoint', { endpoint: 'not a host' }, /Test\/Smtp: endpoint: invalid endpoint "not a host"/],
+    ['port', { smtpPort: 2525 }, /^Test\/Smtp: smtpPort: invalid port 2525: SES SMTP listens on/],
+    ['endpoint', { smtpEndpoint: 'not a host' }, /^Test\/Smtp: smtpEndpoint: invalid endpoint "not a host"/],
   ])('refuses a bad %s, naming the prop and the path', (_what, props, message) => {
     expect(() => withCredentials(props)).toThrow(message);
   });

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { stringify } from 'yaml';
-import { type BootstrapOptions, type ResolvedBootstrapOptions, resolveBootstrapOptions } from './options';
+import { BootstrapFormat } from './options';
 import {
   INSTALLED_SCRIPT_PATH,
   PROGRAM_PATH,
@@ -15,14 +15,7 @@ import {
   programSha256,
   SETTINGS_PATH,
 } from './program';
-
-/** How the bootstrap is wrapped. */
-export enum BootstrapFormat {
-  /** A bash script (`#!/bin/bash`), usable as EC2 user data or run by hand as root. */
-  SHELL = 'shell',
-  /** A `#cloud-config` document that writes the script and runs it once. */
-  CLOUD_CONFIG = 'cloud-config',
-}
+import type { ResolvedBootstrapOptions } from './resolve';
 
 /** Where the cloud-config variant writes the script before running it. */
 export const CLOUD_CONFIG_SCRIPT_PATH = '/var/lib/cloud/ses-relay-install.sh';
@@ -30,7 +23,7 @@ export const CLOUD_CONFIG_SCRIPT_PATH = '/var/lib/cloud/ses-relay-install.sh';
 /** EC2 accepts at most 16 KB of user data (before base64). */
 export const USER_DATA_LIMIT = 16384;
 
-// Values are validated by resolveBootstrapOptions; quoting is a second line of defence.
+// Values are checked by resolveBootstrapOptions (or SesRelay); quoting is a second line of defence.
 function shellQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
@@ -38,17 +31,17 @@ function shellQuote(value: string): string {
 /** The settings file: one shell assignment per validated value; nothing secret. */
 export function renderSettings(o: ResolvedBootstrapOptions): string {
   const vars: [string, string][] = [
-    ['SES_REGION', o.region],
-    ['SES_HOST', o.endpoint],
-    ['SES_PORT', String(o.port)],
+    ['SES_REGION', o.smtpRegion],
+    ['SES_HOST', o.smtpEndpoint],
+    ['SES_PORT', String(o.smtpPort)],
     ['SES_TLS', o.tlsMode],
     ['SECRET_ID', o.secretId],
     ['SECRET_REGION', o.secretRegion],
     ['RELAY_NETWORKS', o.relayNetworks.join(' ')],
     ['PEER_NETWORKS', o.peerNetworks.join(' ')],
-    ['CONFIGURATION_SET', o.configurationSet],
+    ['CONFIGURATION_SET', o.configurationSetName],
     ['MAX_SEND_RATE', String(o.maxSendRate)],
-    ['RELAYS', String(o.relays)],
+    ['RELAYS', String(o.relayCount)],
     ['LIFECYCLE_HOOK', o.lifecycleHook],
     ['SIGNAL_RESOURCE', o.signalResource],
   ];
@@ -105,8 +98,7 @@ export function renderS3Installer(o: ResolvedBootstrapOptions, from: ProgramLoca
  * the group-only jobs only for a relay of a group, to stay under EC2's 16 KB (SesRelay's instances
  * get it whole, comments included, from S3).
  */
-export function renderScript(options: BootstrapOptions): string {
-  const resolved = resolveBootstrapOptions(options);
+export function renderScript(resolved: ResolvedBootstrapOptions): string {
   const eof = 'SES_RELAY_PROGRAM_EOF';
   const group = resolved.lifecycleHook !== '' || resolved.signalResource !== '';
   const archive = programArchive(ProgramText.CODE_ONLY, group)
@@ -125,8 +117,11 @@ export function renderScript(options: BootstrapOptions): string {
 }
 
 /** Renders the bootstrap in the given format (default: shell). */
-export function renderBootstrap(options: BootstrapOptions, format: BootstrapFormat = BootstrapFormat.SHELL): string {
-  const script = renderScript(options);
+export function renderBootstrap(
+  resolved: ResolvedBootstrapOptions,
+  format: BootstrapFormat = BootstrapFormat.SHELL,
+): string {
+  const script = renderScript(resolved);
   if (format === BootstrapFormat.SHELL) return script;
   // Compressed: the script as YAML text, indented, would not fit in EC2's 16 KB.
   const doc = {

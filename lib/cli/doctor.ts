@@ -12,17 +12,17 @@ import {
   type GetEmailIdentityCommandOutput,
   SESv2Client,
 } from '@aws-sdk/client-sesv2';
-import { assertRegion } from '../smtp';
+import { checkRegion } from '../smtp/endpoints';
 import type { CliIo } from './io';
 import { UsageError } from './io';
 
 export interface DoctorOptions {
-  readonly region?: string;
+  readonly smtpRegion?: string;
   readonly identity?: string;
-  readonly configurationSet?: string;
+  readonly configurationSetName?: string;
   /** Name or ARN of the SesSmtpCredentials secret: adds the key age and rotation checks. */
   readonly secretId?: string;
-  /** Region of the secret. @default - `region` */
+  /** Region of the secret. @default - `smtpRegion` */
   readonly secretRegion?: string;
   readonly json?: boolean;
 }
@@ -256,29 +256,30 @@ export function formatReport(report: DoctorReport): string {
 }
 
 export async function doctorCommand(options: DoctorOptions, io: CliIo, client?: SESv2Client): Promise<number> {
+  let region: string;
   try {
-    assertRegion(options.region);
+    region = checkRegion(options.smtpRegion);
   } catch (err) {
-    throw new UsageError(`--region: ${(err as Error).message}`);
+    throw new UsageError(`--smtp-region: ${(err as Error).message}`);
   }
   if (!options.identity) throw new UsageError('--identity is required: the domain or address you send from');
   if (options.secretRegion !== undefined) {
     try {
-      assertRegion(options.secretRegion);
+      checkRegion(options.secretRegion);
     } catch (err) {
       throw new UsageError(`--secret-region: ${(err as Error).message}`);
     }
   }
-  const ses = client ?? new SESv2Client({ region: options.region });
+  const ses = client ?? new SESv2Client({ region });
   let report: DoctorReport;
   try {
-    report = await diagnose(ses, options.region, options.identity, options.configurationSet);
+    report = await diagnose(ses, region, options.identity, options.configurationSetName);
   } catch (err) {
-    io.stderr(`ses-relay: cannot ask SES in ${options.region}: ${errorName(err)}: ${(err as Error).message}\n`);
+    io.stderr(`ses-relay: cannot ask SES in ${region}: ${errorName(err)}: ${(err as Error).message}\n`);
     return 1;
   }
   if (options.secretId) {
-    const secretRegion = options.secretRegion ?? options.region;
+    const secretRegion = options.secretRegion ?? region;
     try {
       const checks = await credentialsChecks(
         new SecretsManagerClient({ region: secretRegion }),

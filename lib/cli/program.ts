@@ -17,7 +17,7 @@ function program(io: CliIo, result: { code: number }): Command {
   cli
     .command('smtp-password')
     .description('derive the SES SMTP password from an IAM secret access key read on stdin')
-    .option('--region <region>', 'SES region the password is for, e.g. eu-west-1')
+    .option('--smtp-region <region>', 'SES region the password is for, e.g. eu-west-1')
     .action(async (opts) => {
       result.code = await smtpPasswordCommand(opts, io);
     });
@@ -25,16 +25,19 @@ function program(io: CliIo, result: { code: number }): Command {
   cli
     .command('render')
     .description('print the boot script that configures Postfix to relay through SES')
-    .option('--region <region>', 'SES region, e.g. eu-west-1')
+    .option('--smtp-region <region>', 'SES region whose SMTP endpoint relays the mail, e.g. eu-west-1')
     .option('--secret-id <id>', 'name or ARN of the Secrets Manager secret with the SMTP credentials')
-    .option('--secret-region <region>', 'region of the secret (default: --region)')
-    .option('--port <port>', 'SES SMTP port: 25, 587, 2587 (STARTTLS), 465, 2465 (TLS wrapper)', '587')
-    .option('--endpoint <host>', 'connect to this host instead, e.g. an SES VPC endpoint DNS name')
+    .option('--secret-region <region>', 'region of the secret (default: --smtp-region)')
+    .option('--smtp-port <port>', 'SES SMTP port: 25, 587, 2587 (STARTTLS), 465, 2465 (TLS wrapper)', '587')
+    .option('--smtp-endpoint <host>', 'connect to this host instead, e.g. an SES VPC endpoint DNS name')
     .option('--fips', 'use the FIPS SMTP endpoint of the region')
     .option('--relay-networks <cidrs>', 'relay hub mode: comma-separated IPv4 CIDRs allowed to relay')
-    .option('--configuration-set <name>', 'add X-SES-CONFIGURATION-SET to messages that have none')
-    .option('--max-send-rate <n>', 'messages per second to keep to (default: the account quota, read at boot)')
-    .option('--relays <n>', 'how many relays share that rate; each keeps to rate / n', '1')
+    .option('--configuration-set-name <name>', 'add X-SES-CONFIGURATION-SET to messages that have none')
+    .option(
+      '--max-send-rate <n>',
+      'recipients per second all relays keep to (default: the account quota, read at boot)',
+    )
+    .option('--relay-count <n>', 'how many relays share that rate; each keeps to rate / n', '1')
     .option('--format <format>', 'shell or cloud-config', 'shell')
     .action(async (opts) => {
       result.code = await renderCommand(opts, io);
@@ -43,11 +46,11 @@ function program(io: CliIo, result: { code: number }): Command {
   cli
     .command('doctor')
     .description('tell why mail from an identity is or is not flowing through SES')
-    .option('--region <region>', 'SES region, e.g. eu-west-1')
+    .option('--smtp-region <region>', 'SES region, e.g. eu-west-1')
     .option('--identity <name>', 'the domain or address you send from')
-    .option('--configuration-set <name>', 'also check that this configuration set exists')
+    .option('--configuration-set-name <name>', 'also check that this configuration set exists')
     .option('--secret-id <id>', 'also check the SMTP key of these credentials: its age, last and next rotation')
-    .option('--secret-region <region>', 'region of the secret (default: --region)')
+    .option('--secret-region <region>', 'region of the secret (default: --smtp-region)')
     .option('--json', 'print the report as JSON')
     .action(async (opts) => {
       result.code = await doctorCommand(opts, io);

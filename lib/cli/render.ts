@@ -1,63 +1,76 @@
 // `ses-relay render`: prints the Postfix boot script (or its #cloud-config form) on stdout.
-import { BootstrapFormat, renderBootstrap, resolveBootstrapOptions } from '../bootstrap';
+import { BootstrapFormat, type BootstrapOptions } from '../bootstrap/options';
+import { renderBootstrap } from '../bootstrap/render';
+import { resolveBootstrapOptions } from '../bootstrap/resolve';
 import { numberFrom, splitList } from '../private/parse';
 import type { CliIo } from './io';
 import { UsageError } from './io';
 
+/** The options as text, named as BootstrapOptions names them (`--smtp-region` is smtpRegion). */
 export interface RenderOptions {
-  readonly region?: string;
+  readonly smtpRegion?: string;
   readonly secretId?: string;
   readonly secretRegion?: string;
-  readonly port?: string;
-  readonly endpoint?: string;
+  readonly smtpPort?: string;
+  readonly smtpEndpoint?: string;
   readonly fips?: boolean;
   readonly relayNetworks?: string;
-  readonly configurationSet?: string;
-  readonly format?: string;
+  readonly configurationSetName?: string;
   readonly maxSendRate?: string;
-  readonly relays?: string;
+  readonly relayCount?: string;
+  readonly format?: string;
 }
 
 const FORMATS = Object.values(BootstrapFormat) as string[];
 
+/** `smtpPort` as the command line spells it: `--smtp-port`. */
+export function flag(option: string): string {
+  return `--${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
+/** A number option's text as a number; the text itself in the error when it is not one. */
+function numberOption(options: RenderOptions, name: 'smtpPort' | 'maxSendRate' | 'relayCount'): number | undefined {
+  const text = options[name];
+  const value = numberFrom(text, name === 'maxSendRate');
+  if (Number.isNaN(value)) {
+    throw new UsageError(
+      `${flag(name)}: ${JSON.stringify(text)} is not a ${name === 'maxSendRate' ? 'number, e.g. 14 or 2.5' : 'whole number'}`,
+    );
+  }
+  return value;
+}
+
 export async function renderCommand(options: RenderOptions, io: CliIo): Promise<number> {
   if (options.format !== undefined && !FORMATS.includes(options.format)) {
-    throw new UsageError(`invalid format ${JSON.stringify(options.format)}: allowed: ${FORMATS.join(', ')}`);
-  }
-  const port = numberFrom(options.port);
-  if (Number.isNaN(port)) {
-    throw new UsageError(`invalid port ${JSON.stringify(options.port)}: SES SMTP listens on 25, 587, 2587, 465, 2465`);
-  }
-  const maxSendRate = numberFrom(options.maxSendRate, true);
-  if (Number.isNaN(maxSendRate)) {
-    throw new UsageError(`invalid max send rate ${JSON.stringify(options.maxSendRate)}: messages per second, e.g. 14`);
-  }
-  const relays = numberFrom(options.relays);
-  if (Number.isNaN(relays)) {
-    throw new UsageError(`invalid relay count ${JSON.stringify(options.relays)}: a whole number, e.g. 2`);
+    throw new UsageError(`--format: invalid format ${JSON.stringify(options.format)}: allowed: ${FORMATS.join(', ')}`);
   }
   if (!options.secretId) {
     throw new UsageError('--secret-id is required: the name or ARN of the secret holding the SMTP credentials');
   }
-  const bootstrap = {
-    region: options.region ?? '',
+  const bootstrap: BootstrapOptions = {
+    smtpRegion: options.smtpRegion ?? '',
     secretId: options.secretId,
     secretRegion: options.secretRegion,
-    port,
-    endpoint: options.endpoint,
+    smtpPort: numberOption(options, 'smtpPort'),
+    smtpEndpoint: options.smtpEndpoint,
     fips: options.fips,
     relayNetworks: splitList(options.relayNetworks),
-    configurationSet: options.configurationSet,
-    maxSendRate,
-    relays,
+    configurationSetName: options.configurationSetName,
+    maxSendRate: numberOption(options, 'maxSendRate'),
+    relayCount: numberOption(options, 'relayCount'),
   };
+  const warnings: string[] = [];
   let text: string;
   try {
-    for (const warning of resolveBootstrapOptions(bootstrap).warnings) io.stderr(`warning: ${warning}\n`);
-    text = renderBootstrap(bootstrap, (options.format ?? BootstrapFormat.SHELL) as BootstrapFormat);
+    text = renderBootstrap(
+      resolveBootstrapOptions(bootstrap, warnings),
+      (options.format ?? BootstrapFormat.SHELL) as BootstrapFormat,
+    );
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    // The message starts with the option's name: the command line's is its kebab-case form.
+    throw new UsageError((err as Error).message.replace(/^([a-zA-Z]+): /, (_, name: string) => `${flag(name)}: `));
   }
+  for (const warning of warnings) io.stderr(`warning: ${warning}\n`);
   io.stdout(text);
   return 0;
 }

@@ -1,22 +1,24 @@
 // `ses-relay smtp-password`: the SES SMTP password for an IAM secret access key read from stdin.
-import { assertRegion, deriveSmtpPassword } from '../smtp';
+import { checkRegion } from '../smtp/endpoints';
+import { SmtpPassword } from '../smtp/smtp-password';
 import type { CliIo } from './io';
 import { UsageError } from './io';
 
 export interface SmtpPasswordOptions {
-  readonly region?: string;
+  readonly smtpRegion?: string;
 }
 
 export async function smtpPasswordCommand(options: SmtpPasswordOptions, io: CliIo): Promise<number> {
+  let smtpRegion: string;
   try {
-    assertRegion(options.region);
+    smtpRegion = checkRegion(options.smtpRegion);
   } catch (err) {
-    throw new UsageError(`--region: ${(err as Error).message}`);
+    throw new UsageError(`--smtp-region: ${(err as Error).message}`);
   }
   if (io.stdinIsTty) {
     throw new UsageError(
       'refusing to read the secret access key from a terminal, where it would be echoed; pipe it in, e.g.\n' +
-        '  aws configure get aws_secret_access_key | npx ses-relay smtp-password --region eu-west-1',
+        '  aws configure get aws_secret_access_key | npx ses-relay smtp-password --smtp-region eu-west-1',
     );
   }
   const key = (await io.readStdin()).replace(/\r?\n$/, '');
@@ -24,7 +26,7 @@ export async function smtpPasswordCommand(options: SmtpPasswordOptions, io: CliI
     throw new UsageError('no secret access key on standard input; pipe the IAM secret access key in');
   }
   try {
-    io.stdout(`${deriveSmtpPassword(key, options.region)}\n`);
+    io.stdout(`${SmtpPassword.derive(key, smtpRegion)}\n`);
   } catch (err) {
     throw new UsageError((err as Error).message);
   }

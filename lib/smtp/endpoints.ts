@@ -1,5 +1,6 @@
 // The SES SMTP endpoint table: which regions offer the SMTP interface, their host names
-// (regional and FIPS), and the ports SES listens on. Pure data and lookups.
+// (regional and FIPS), and the ports SES listens on. Pure data and lookups, internal to the
+// package (the CLI, the generator, the constructs and the handler share it); not jsii API.
 
 /** How a port starts TLS: STARTTLS after a plain greeting, or TLS from the first byte. */
 export enum SmtpTlsMode {
@@ -8,13 +9,13 @@ export enum SmtpTlsMode {
 }
 
 /** The ports the SES SMTP interface accepts, with how each starts TLS. */
-export const SES_SMTP_PORTS: Readonly<Record<number, SmtpTlsMode>> = Object.freeze({
-  25: SmtpTlsMode.STARTTLS,
-  587: SmtpTlsMode.STARTTLS,
-  2587: SmtpTlsMode.STARTTLS,
-  465: SmtpTlsMode.WRAPPER,
-  2465: SmtpTlsMode.WRAPPER,
-});
+export const SES_SMTP_PORTS: ReadonlyMap<number, SmtpTlsMode> = new Map([
+  [25, SmtpTlsMode.STARTTLS],
+  [587, SmtpTlsMode.STARTTLS],
+  [2587, SmtpTlsMode.STARTTLS],
+  [465, SmtpTlsMode.WRAPPER],
+  [2465, SmtpTlsMode.WRAPPER],
+]);
 
 /** The default port: STARTTLS submission, open from EC2 without an unthrottling request. */
 export const DEFAULT_SMTP_PORT = 587;
@@ -69,8 +70,8 @@ export function isRegionName(region: string): boolean {
   return REGION_PATTERN.test(region);
 }
 
-/** Throws a message naming the value and the allowed shape when the region is malformed. */
-export function assertRegion(region: string | undefined): asserts region is string {
+/** The region, checked: throws a message naming the value and the allowed shape when malformed. */
+export function checkRegion(region: string | undefined): string {
   if (region === undefined || region === '') {
     throw new Error('a region is required, e.g. eu-west-1');
   }
@@ -79,6 +80,7 @@ export function assertRegion(region: string | undefined): asserts region is stri
       `invalid region ${JSON.stringify(region)}: expected an AWS region name such as eu-west-1 (lower-case letters, digits and dashes)`,
     );
   }
+  return region;
 }
 
 /** True when SES is known to offer its SMTP interface in the region. */
@@ -90,9 +92,9 @@ export function hasSmtpEndpoint(region: string): boolean {
  * The SMTP host of SES in a region: `email-smtp.REGION.amazonaws.com`, or the FIPS host.
  * Throws when FIPS is asked for where SES has no FIPS SMTP endpoint.
  */
-export function smtpEndpoint(region: string, options: { fips?: boolean } = {}): string {
-  assertRegion(region);
-  if (options.fips) {
+export function smtpEndpoint(region: string, fips = false): string {
+  checkRegion(region);
+  if (fips) {
     if (!SES_SMTP_FIPS_REGIONS.includes(region)) {
       throw new Error(
         `SES has no FIPS SMTP endpoint in ${region}; FIPS endpoints exist in ${SES_SMTP_FIPS_REGIONS.join(', ')}`,
@@ -105,10 +107,10 @@ export function smtpEndpoint(region: string, options: { fips?: boolean } = {}): 
 
 /** The TLS mode of an SES SMTP port; throws listing the allowed ports for any other. */
 export function tlsModeOf(port: number): SmtpTlsMode {
-  const mode = SES_SMTP_PORTS[port];
+  const mode = SES_SMTP_PORTS.get(port);
   if (mode === undefined) {
     throw new Error(
-      `invalid port ${JSON.stringify(port)}: SES SMTP listens on ${Object.keys(SES_SMTP_PORTS).join(', ')} (25, 587, 2587 STARTTLS; 465, 2465 TLS wrapper)`,
+      `invalid port ${JSON.stringify(port)}: SES SMTP listens on 25, 587, 2587 (STARTTLS) and 465, 2465 (TLS wrapper)`,
     );
   }
   return mode;

@@ -5,27 +5,33 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { parse } from 'yaml';
+import { BootstrapFormat, type BootstrapOptions } from '../../lib/bootstrap/options';
 import {
-  BootstrapFormat,
-  type BootstrapOptions,
-  CLOUD_CONFIG_SCRIPT_PATH,
   GROUP_ONLY_FILES,
   INSTALLED_SCRIPT_PATH,
   PROGRAM_PATH,
   ProgramText,
   programArchive,
   programSha256,
-  renderBootstrap,
-  renderS3Installer,
-  renderScript,
-  renderSettings,
-  resolveBootstrapOptions,
   SETTINGS_PATH,
+} from '../../lib/bootstrap/program';
+import {
+  CLOUD_CONFIG_SCRIPT_PATH,
+  renderBootstrap as renderResolved,
+  renderScript as renderResolvedScript,
+  renderS3Installer,
+  renderSettings,
   USER_DATA_LIMIT,
-} from '../../lib/bootstrap';
+} from '../../lib/bootstrap/render';
+import { resolveBootstrapOptions } from '../../lib/bootstrap/resolve';
+
+// The renderers take resolved options; these resolve them first, as the CLI does.
+const renderScript = (o: BootstrapOptions) => renderResolvedScript(resolveBootstrapOptions(o));
+const renderBootstrap = (o: BootstrapOptions, format?: BootstrapFormat) =>
+  renderResolved(resolveBootstrapOptions(o), format);
 
 const BASE: BootstrapOptions = {
-  region: 'eu-west-1',
+  smtpRegion: 'eu-west-1',
   secretId: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:ses-relay/smtp-AbCdEf',
 };
 
@@ -34,12 +40,12 @@ const BASE: BootstrapOptions = {
 const VARIANTS: [string, BootstrapOptions][] = [
   ['null client', BASE],
   ['relay hub', { ...BASE, relayNetworks: ['10.0.0.0/16', '192.168.1.0/24'] }],
-  ['TLS wrapper 465', { ...BASE, port: 465 }],
-  ['port 2587 with configuration set', { ...BASE, port: 2587, configurationSet: 'relay-set_1' }],
-  ['VPC endpoint', { ...BASE, endpoint: 'vpce-0abc-def.email-smtp.eu-west-1.vpce.amazonaws.com' }],
-  ['FIPS', { ...BASE, region: 'us-east-1', fips: true, secretRegion: 'eu-west-1' }],
+  ['TLS wrapper 465', { ...BASE, smtpPort: 465 }],
+  ['port 2587 with configuration set', { ...BASE, smtpPort: 2587, configurationSetName: 'relay-set_1' }],
+  ['VPC endpoint', { ...BASE, smtpEndpoint: 'vpce-0abc-def.email-smtp.eu-west-1.vpce.amazonaws.com' }],
+  ['FIPS', { ...BASE, smtpRegion: 'us-east-1', fips: true, secretRegion: 'eu-west-1' }],
   ['fixed send rate', { ...BASE, maxSendRate: 200 }],
-  ['rate shared by three relays', { ...BASE, relays: 3 }],
+  ['rate shared by three relays', { ...BASE, relayCount: 3 }],
 ];
 
 function tool(name: string): boolean {
@@ -72,7 +78,7 @@ function carriedProgram(script: string, group = false): string {
 
 describe('rendered script', () => {
   test('writes the validated settings, single-quoted, to the settings file', () => {
-    const script = renderScript({ ...BASE, relayNetworks: ['10.0.0.0/16'], configurationSet: 'cs' });
+    const script = renderScript({ ...BASE, relayNetworks: ['10.0.0.0/16'], configurationSetName: 'cs' });
     expect(script.startsWith('#!/bin/bash\n')).toBe(true);
     const settings = script.match(/<<'SES_RELAY_SETTINGS_EOF'\n([\s\S]*?)SES_RELAY_SETTINGS_EOF\n/)?.[1];
     expect(script).toContain(`cat >${SETTINGS_PATH} <<'SES_RELAY_SETTINGS_EOF'`);
@@ -94,7 +100,7 @@ describe('rendered script', () => {
         '',
       ].join('\n'),
     );
-    expect(renderSettings(resolveBootstrapOptions({ ...BASE, maxSendRate: 14, relays: 3 }))).toContain(
+    expect(renderSettings(resolveBootstrapOptions({ ...BASE, maxSendRate: 14, relayCount: 3 }))).toContain(
       "MAX_SEND_RATE='14'\nRELAYS='3'\n",
     );
   });
@@ -297,11 +303,11 @@ describe('installer fetching the program from S3 (SesRelay user data)', () => {
       resolveBootstrapOptions({
         ...BASE,
         relayNetworks: Array.from({ length: 20 }, (_, i) => `10.${i}.0.0/16`),
-        configurationSet: 'c'.repeat(64),
+        configurationSetName: 'c'.repeat(64),
         maxSendRate: 100000,
-        relays: 1000,
-        port: 2465,
-        endpoint: `${'v'.repeat(60)}.email-smtp.eu-west-1.vpce.amazonaws.com`,
+        relayCount: 1000,
+        smtpPort: 2465,
+        smtpEndpoint: `${'v'.repeat(60)}.email-smtp.eu-west-1.vpce.amazonaws.com`,
       }),
       { bucket: 'b'.repeat(63), key: `${'k'.repeat(64)}.tar.gz`, region: 'ap-southeast-4' },
     );
@@ -319,108 +325,3 @@ function expectLines(text: string, lines: string[]): void {
   const all = text.split('\n');
   for (const line of lines) expect(all).toContain(line);
 }
-
-describe('option validation', () => {
-  test.each<[string, Partial<BootstrapOptions>, RegExp]>([
-    ['malformed region', { region: 'us west 2' }, /invalid region "us west 2": expected an AWS region name/],
-    ['missing region', { region: '' }, /a region is required/],
-    [
-      'shell metacharacters in the secret id',
-      { secretId: 'x;reboot' },
-      /invalid secret id "x;reboot": expected a Secrets Manager secret name or ARN/,
-    ],
-    ['quote in the secret id', { secretId: "x'y" }, /invalid secret id/],
-    ['port SES does not offer', { port: 2525 }, /invalid port 2525: SES SMTP listens on/],
-    [
-      'endpoint with a command',
-      { endpoint: 'host$(id).example.com' },
-      /invalid endpoint "host\$\(id\)\.example\.com": expected a DNS host name/,
-    ],
-    ['single-label endpoint', { endpoint: 'localhost' }, /invalid endpoint "localhost"/],
-    [
-      'bad CIDR',
-      { relayNetworks: ['10.0.0.0/33'] },
-      /invalid relay network "10\.0\.0\.0\/33": expected an IPv4 network/,
-    ],
-    ['not an address', { relayNetworks: ['10.0.0/16'] }, /invalid relay network "10\.0\.0\/16"/],
-    ['IPv6', { relayNetworks: ['2001:db8::/32'] }, /IPv6 is not supported yet/],
-    [
-      'the whole Internet',
-      { relayNetworks: ['0.0.0.0/0'] },
-      /refusing relay network "0\.0\.0\.0\/0": a prefix shorter than \/8 would make an open relay/,
-    ],
-    [
-      'host bits set',
-      { relayNetworks: ['10.0.5.0/16'] },
-      /host bits are set past \/16; did you mean 10\.0\.0\.0\/16\?/,
-    ],
-    [
-      'configuration set with a space',
-      { configurationSet: 'my set' },
-      /invalid configuration set "my set": SES names are 1 to 64 letters/,
-    ],
-    ['FIPS where there is none', { region: 'eu-west-1', fips: true }, /SES has no FIPS SMTP endpoint in eu-west-1/],
-    ['a zero send rate', { maxSendRate: 0 }, /invalid max send rate 0: messages per second, a number from 1 to 100000/],
-    [
-      'a send rate below SES minimum',
-      { maxSendRate: 0.5 },
-      /invalid max send rate 0.5: messages per second, a number from 1/,
-    ],
-    ['a send rate that is not a number', { maxSendRate: Number.NaN }, /invalid max send rate NaN: messages per second/],
-    [
-      'a lifecycle hook name with a space',
-      { lifecycleHook: 'drain me' },
-      /invalid lifecycle hook "drain me": a hook name of 1 to 255 letters, digits and - _ \/ \./,
-    ],
-    [
-      'a signal resource without a logical id',
-      { signalResource: 'MyStack' },
-      /invalid signal resource "MyStack": STACK_NAME\/LOGICAL_ID/,
-    ],
-    [
-      'a signal resource with a command',
-      { signalResource: 'MyStack/Asg;reboot' },
-      /invalid signal resource "MyStack\/Asg;reboot"/,
-    ],
-    ...[0, 1.5, 1001].map((relays): [string, Partial<BootstrapOptions>, RegExp] => [
-      `${relays} relays`,
-      { relays },
-      new RegExp(
-        `invalid relay count ${relays}: how many relays share the account's send rate, a whole number from 1 to 1000`,
-      ),
-    ]),
-  ])('refuses %s', (_what, change, message) => {
-    expect(() => renderScript({ ...BASE, ...change })).toThrow(message);
-  });
-
-  test('defaults: port 587 STARTTLS, regional endpoint, secret in the SES region, null client', () => {
-    expect(resolveBootstrapOptions(BASE)).toEqual({
-      region: 'eu-west-1',
-      secretId: BASE.secretId,
-      secretRegion: 'eu-west-1',
-      port: 587,
-      tlsMode: 'starttls',
-      endpoint: 'email-smtp.eu-west-1.amazonaws.com',
-      relayNetworks: [],
-      peerNetworks: [],
-      configurationSet: '',
-      maxSendRate: 0,
-      relays: 1,
-      lifecycleHook: '',
-      signalResource: '',
-      warnings: [],
-    });
-  });
-
-  test('relay networks are de-duplicated; a region SES SMTP is not known in is a warning', () => {
-    const r = resolveBootstrapOptions({
-      ...BASE,
-      region: 'xx-nowhere-1',
-      relayNetworks: ['10.0.0.0/8', ' 10.0.0.0/8'],
-    });
-    expect(r.relayNetworks).toEqual(['10.0.0.0/8']);
-    expect(r.warnings).toEqual([
-      'SES is not known to offer SMTP in xx-nowhere-1; email-smtp.xx-nowhere-1.amazonaws.com may not exist',
-    ]);
-  });
-});

@@ -51,7 +51,7 @@ function world(o: { ageDays: number; period?: number; pending?: boolean; keyGone
 }
 
 const doctor = (extra: string[] = []) =>
-  runCaptured(['doctor', '--region', 'eu-west-1', '--identity', 'a@example.com', '--secret-id', SECRET, ...extra]);
+  runCaptured(['doctor', '--smtp-region', 'eu-west-1', '--identity', 'a@example.com', '--secret-id', SECRET, ...extra]);
 
 beforeEach(() => {
   ses.reset();

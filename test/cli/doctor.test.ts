@@ -38,7 +38,14 @@ test('a healthy account and verified domain: exit 0, every check reported', asyn
   ses.on(GetAccountCommand).resolves(PRODUCTION);
   ses.on(GetEmailIdentityCommand, { EmailIdentity: 'example.com' }).resolves(VERIFIED_DOMAIN);
   ses.on(GetConfigurationSetCommand).resolves({ ConfigurationSetName: 'relay' });
-  const r = await doctor(['--region', 'eu-west-1', '--identity', 'example.com', '--configuration-set', 'relay']);
+  const r = await doctor([
+    '--smtp-region',
+    'eu-west-1',
+    '--identity',
+    'example.com',
+    '--configuration-set-name',
+    'relay',
+  ]);
   expect(r.stdout).toBe(
     [
       'ok    sending: enabled',
@@ -60,7 +67,7 @@ test('an address of a verified domain can send; the sandbox is a warning', async
   ses.on(GetAccountCommand).resolves({ ...PRODUCTION, ProductionAccessEnabled: false });
   ses.on(GetEmailIdentityCommand, { EmailIdentity: 'app@example.com' }).rejects(notFound());
   ses.on(GetEmailIdentityCommand, { EmailIdentity: 'example.com' }).resolves(VERIFIED_DOMAIN);
-  const r = await doctor(['--region', 'eu-west-1', '--identity', 'app@example.com']);
+  const r = await doctor(['--smtp-region', 'eu-west-1', '--identity', 'app@example.com']);
   expect(r.stdout).toContain('warn  production access: sandbox: mail only to verified recipients');
   expect(r.stdout).toContain('ok    identity: example.com (DOMAIN) verified for sending');
   expect(r.code).toBe(0);
@@ -113,7 +120,7 @@ test.each([
 ])('%s: exit 1 with the reason', async (_what, account, identity, line) => {
   ses.on(GetAccountCommand).resolves({ ...PRODUCTION, ...account });
   identity();
-  const r = await doctor(['--region', 'eu-west-1', '--identity', 'other.org']);
+  const r = await doctor(['--smtp-region', 'eu-west-1', '--identity', 'other.org']);
   expect(r.stdout).toContain(line);
   expect(r.stdout).toContain('SES in eu-west-1 cannot send from other.org: see FAIL above.');
   expect(r.code).toBe(1);
@@ -124,11 +131,11 @@ test('--json prints the report for scripts', async () => {
   ses.on(GetEmailIdentityCommand).resolves(VERIFIED_DOMAIN);
   ses.on(GetConfigurationSetCommand).rejects(notFound());
   const r = await doctor([
-    '--region',
+    '--smtp-region',
     'eu-west-1',
     '--identity',
     'example.com',
-    '--configuration-set',
+    '--configuration-set-name',
     'gone',
     '--json',
   ]);
@@ -148,7 +155,7 @@ test('SES unreachable (no credentials): a clear message and exit 1', async () =>
     .rejects(
       Object.assign(new Error('Could not load credentials from any providers'), { name: 'CredentialsProviderError' }),
     );
-  const r = await doctor(['--region', 'eu-west-1', '--identity', 'example.com']);
+  const r = await doctor(['--smtp-region', 'eu-west-1', '--identity', 'example.com']);
   expect(r).toEqual({
     code: 1,
     stdout: '',
@@ -158,11 +165,11 @@ test('SES unreachable (no credentials): a clear message and exit 1', async () =>
 });
 
 test('bad input: exit 2', async () => {
-  expect(await doctor(['--region', 'nowhere', '--identity', 'x'])).toMatchObject({
+  expect(await doctor(['--smtp-region', 'nowhere', '--identity', 'x'])).toMatchObject({
     code: 2,
     stderr: expect.stringContaining('invalid region "nowhere"'),
   });
-  expect(await doctor(['--region', 'eu-west-1'])).toMatchObject({
+  expect(await doctor(['--smtp-region', 'eu-west-1'])).toMatchObject({
     code: 2,
     stderr: expect.stringContaining('--identity is required'),
   });

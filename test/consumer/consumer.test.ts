@@ -26,7 +26,7 @@ const APP = `// A CDK app of someone else's, using ses-relay as installed from i
 // and SesRelay.configure. Synthesized by test/consumer/consumer.test.ts.
 import { App, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import { SesRelay, SesSmtpCredentials } from 'ses-relay';
+import { RelayTarget, SesRelay, SesSmtpCredentials } from 'ses-relay';
 
 const app = new App({ outdir: 'cdk.out' });
 const stack = new Stack(app, 'ConsumerStack', { env: { region: 'eu-west-1' } });
@@ -52,7 +52,7 @@ const credentials = new SesSmtpCredentials(stack, 'SmtpCredentials', {
   smtpRegion: 'us-east-1',
   allowAnyIdentity: true,
 });
-new SesRelay(stack, 'Relay', { credentials }).configure(instance);
+new SesRelay(stack, 'Relay', { credentials }).configure(RelayTarget.fromInstance(instance));
 
 app.synth();
 `;

@@ -19,8 +19,8 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { simpleParser } from 'mailparser';
-import { renderScript } from '../../lib/bootstrap';
-import { deriveSmtpPassword } from '../../lib/smtp';
+import { Bootstrap } from '../../lib/bootstrap/bootstrap';
+import { SmtpPassword } from '../../lib/smtp/smtp-password';
 import { holdNamespaces, makeTestTls, type RunResult, SES_HOST, Standin } from './world';
 
 const ROOT = join(__dirname, '..', '..');
@@ -47,7 +47,7 @@ jest.setTimeout(600000);
 const SECRET_ID = 'ses-relay/smtp';
 // AWS's documented example key pair: shaped like real credentials, never valid anywhere.
 const USERNAME = 'AKIAIOSFODNN7EXAMPLE';
-const PASSWORD = deriveSmtpPassword('wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'eu-west-1');
+const PASSWORD = SmtpPassword.derive('wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'eu-west-1');
 const SECRET_JSON = JSON.stringify({ username: USERNAME, password: PASSWORD, region: 'eu-west-1', port: 587 });
 const PLAIN_MAIL =
   'From: Sender Name <sender@example.com>\nSubject: Amazon SES Test\nThis message was sent using Amazon SES.\n';
@@ -172,7 +172,7 @@ describeBare.each(SUITES)('bare %s, the rendered script as user data', (_name, s
   let standin: Standin;
   let first: RunResult;
   let bareBefore: { postfix: number; python3: number; caBundle: number };
-  const script = renderScript({ region: 'eu-west-1', secretId: SECRET_ID });
+  const script = Bootstrap.render({ smtpRegion: 'eu-west-1', secretId: SECRET_ID });
 
   beforeAll(async () => {
     world = new BareWorld(suite);
@@ -268,7 +268,7 @@ describeBare('bare Debian 13 whose apt installs no recommends (as minimal images
   beforeAll(async () => {
     world = new BareWorld('trixie', 'APT::Install-Recommends "false";\n');
     standin = await world.startStandin();
-    first = world.runScript(renderScript({ region: 'eu-west-1', secretId: SECRET_ID }));
+    first = world.runScript(Bootstrap.render({ smtpRegion: 'eu-west-1', secretId: SECRET_ID }));
   });
   afterAll(() => world?.destroy());
 
@@ -292,7 +292,7 @@ describeBare('bare Debian 12 whose mirror lacks the packages', () => {
     writeFileSync(join(empty, 'Packages'), '');
     try {
       world = new BareWorld('bookworm', '', empty);
-      run = world.runScript(renderScript({ region: 'eu-west-1', secretId: SECRET_ID }));
+      run = world.runScript(Bootstrap.render({ smtpRegion: 'eu-west-1', secretId: SECRET_ID }));
     } finally {
       rmSync(empty, { recursive: true, force: true });
     }

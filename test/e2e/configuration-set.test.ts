@@ -3,13 +3,13 @@
 // own or ours; headers inside attachments and MIME parts are neither read nor changed.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { renderScript } from '../../lib/bootstrap';
+import { Bootstrap } from '../../lib/bootstrap/bootstrap';
 import { CREDS, describeWorld, options, SECRET_ID, SECRET_JSON } from './suite';
 import { type Standin, World } from './world';
 
 jest.setTimeout(180000);
 
-const OPTIONS = options({ configurationSet: 'relay-set' });
+const OPTIONS = options({ configurationSetName: 'relay-set' });
 const HEADER = 'X-SES-CONFIGURATION-SET';
 
 /** The values of a header at the top of a message (names in any case, folded lines unfolded). */
@@ -68,7 +68,7 @@ describeWorld('the configuration set on real Postfix (relay-set)', () => {
   beforeAll(async () => {
     world = World.create();
     standin = await world.startStandin(CREDS);
-    run = world.runScript(renderScript(OPTIONS), world.awsEnv(SECRET_ID, SECRET_JSON));
+    run = world.runScript(Bootstrap.render(OPTIONS), world.awsEnv(SECRET_ID, SECRET_JSON));
   });
   afterAll(() => world?.destroy());
 
@@ -161,7 +161,7 @@ describeWorld('the configuration set on real Postfix (relay-set)', () => {
 
   test('a run without configuration set takes our milter away; mail then carries none', async () => {
     const again = world.runScript(
-      renderScript({ ...OPTIONS, configurationSet: undefined }),
+      Bootstrap.render({ ...OPTIONS, configurationSetName: undefined }),
       world.awsEnv(SECRET_ID, SECRET_JSON),
       'again.sh',
     );

@@ -3,8 +3,8 @@
 // 169.254.169.254 inside the world; a second world, joined by a veth pair, runs the peer relay
 // with its own Postfix and its own SES stand-in; the AWS CLI stand-in records the calls to the
 // group and CloudFormation.
-import { renderScript } from '../../lib/bootstrap';
-import { deriveSmtpPassword } from '../../lib/smtp';
+import { Bootstrap } from '../../lib/bootstrap/bootstrap';
+import { SmtpPassword } from '../../lib/smtp/smtp-password';
 import { CREDS, describeWorld, options, SECRET_ID, SECRET_JSON } from './suite';
 import { type Standin, World } from './world';
 
@@ -53,7 +53,7 @@ async function relay(instanceId: string, extra: NodeJS.ProcessEnv = {}, secret =
 }
 
 function boot(r: Relay) {
-  const run = r.world.runScript(renderScript(OPTIONS), r.env);
+  const run = r.world.runScript(Bootstrap.render(OPTIONS), r.env);
   if (run.code !== 0) throw new Error(`the script failed: ${run.stderr}`);
   return run;
 }
@@ -299,7 +299,7 @@ describeWorld('a rotated key reaching a running relay while mail flows', () => {
   // AWS's second documented example key pair: the key the rotation made.
   const NEW = {
     username: 'AKIAI44QH8DHBEXAMPLE',
-    password: deriveSmtpPassword('je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY', 'eu-west-1'),
+    password: SmtpPassword.derive('je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY', 'eu-west-1'),
   };
   let r: Relay;
   beforeAll(async () => {

@@ -1,7 +1,8 @@
 // End-to-end: pacing to the SES send rate on real Postfix (the rendered script run unmodified, see
 // world.ts), against the SES stand-in 20 ms of round trip away enforcing the rate as a strict
 // sliding second (at most N recipients in any second, no burst allowance) unless said otherwise.
-import { type BootstrapOptions, renderScript } from '../../lib/bootstrap';
+import { Bootstrap } from '../../lib/bootstrap/bootstrap';
+import type { BootstrapOptions } from '../../lib/bootstrap/options';
 import { CREDS, describeWorld, options, SECRET_ID, SECRET_JSON } from './suite';
 import { type Standin, World } from './world';
 
@@ -31,7 +32,7 @@ async function quotaWorld(
     const standin = await world.startStandin(CREDS, { port: 10587, quota, rateModel });
     await world.startDelayProxy(587, 10587, 10);
     const env = { ...world.awsEnv(SECRET_ID, SECRET_JSON), FAKE_AWS_MAX_SEND_RATE: reported };
-    return { world, standin, run: world.runScript(renderScript(options(extra)), env) };
+    return { world, standin, run: world.runScript(Bootstrap.render(options(extra)), env) };
   } catch (err) {
     world.destroy();
     throw err;
@@ -115,7 +116,7 @@ describeWorld('pacing to the send quota read from SES (30/s), 20 ms away, SES co
 
   test('run again after SES raised the quota: the pacer and the connections follow, mail still flows', async () => {
     const env = { ...world.awsEnv(SECRET_ID, SECRET_JSON), FAKE_AWS_MAX_SEND_RATE: '60' };
-    const again = world.runScript(renderScript(options()), env, 'again.sh');
+    const again = world.runScript(Bootstrap.render(options()), env, 'again.sh');
     expect(again.code).toBe(0);
     expect(again.stderr).toContain('at most 60 recipients/s, each delivery paced, over up to 15 connection(s)');
     expect(world.exec(['postconf', '-h', 'default_destination_concurrency_limit']).stdout).toBe('15\n');
@@ -156,7 +157,7 @@ describeWorld('one of two relays sharing a 10/s quota, SES counting recipients, 
   let run: ReturnType<World['runScript']>;
   beforeAll(async () => {
     // The stand-in allows this relay its half of the quota GetAccount reports.
-    ({ world, standin, run } = await quotaWorld(5, '10', { relays: 2 }));
+    ({ world, standin, run } = await quotaWorld(5, '10', { relayCount: 2 }));
   });
   afterAll(() => world?.destroy());
 
@@ -182,7 +183,7 @@ describeWorld('one of two relays sharing a 10/s quota, SES counting recipients, 
 
   test('1/s shared by 1,000 relays is still paced (0.001 recipients/s): the next message waits its turn', async () => {
     const env = { ...world.awsEnv(SECRET_ID, SECRET_JSON), FAKE_AWS_MAX_SEND_RATE: '10' };
-    const again = world.runScript(renderScript(options({ maxSendRate: 1, relays: 1000 })), env, 'thousand.sh');
+    const again = world.runScript(Bootstrap.render(options({ maxSendRate: 1, relayCount: 1000 })), env, 'thousand.sh');
     expect(again.code).toBe(0);
     expect(again.stderr).toContain('at most 0.001 recipients/s, each delivery paced, over up to 1 connection(s)');
     expect(world.exec(['postconf', '-M', 'ses-pace/unix']).stdout).toContain(' 0.001 /var/lib/ses-relay/schedule\n');

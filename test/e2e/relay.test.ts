@@ -3,7 +3,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { simpleParser } from 'mailparser';
-import { renderScript } from '../../lib/bootstrap';
+import { Bootstrap } from '../../lib/bootstrap/bootstrap';
 import { CREDS, describeWorld, options, SECRET_ID, SECRET_JSON } from './suite';
 import { SES_HOST, type Standin, World } from './world';
 
@@ -52,7 +52,7 @@ describeWorld('null client with a configuration set (port 587, STARTTLS)', () =>
   let world: World;
   let standin: Standin;
   let first: ReturnType<World['runScript']>;
-  const script = renderScript(options({ configurationSet: 'relay-set' }));
+  const script = Bootstrap.render(options({ configurationSetName: 'relay-set' }));
 
   beforeAll(async () => {
     world = World.create();
@@ -216,7 +216,7 @@ describeWorld('null client with a configuration set (port 587, STARTTLS)', () =>
   test('switching to relay-hub mode restarts Postfix on all interfaces (run last)', () => {
     const pid = world.read('/var/spool/postfix/pid/master.pid').trim();
     const hub = world.runScript(
-      renderScript(options({ configurationSet: 'relay-set', relayNetworks: ['198.51.100.0/24'] })),
+      Bootstrap.render(options({ configurationSetName: 'relay-set', relayNetworks: ['198.51.100.0/24'] })),
       world.awsEnv(SECRET_ID, SECRET_JSON),
       'hub.sh',
     );
@@ -240,7 +240,7 @@ describeWorld('relay hub for 198.51.100.0/24 (port 465, TLS wrapper)', () => {
     inside = world.addHost('in', '198.51.100.1', '198.51.100.10', 24);
     outside = world.addHost('out', '203.0.113.1', '203.0.113.10', 24);
     run = world.runScript(
-      renderScript(options({ port: 465, relayNetworks: ['198.51.100.0/24'] })),
+      Bootstrap.render(options({ smtpPort: 465, relayNetworks: ['198.51.100.0/24'] })),
       world.awsEnv(SECRET_ID, SECRET_JSON),
     );
   });
@@ -282,7 +282,7 @@ describeWorld('relay hub for 198.51.100.0/24 (port 465, TLS wrapper)', () => {
   test('a run without configuration set keeps the header checks the host already had', () => {
     world.exec(['postconf', '-e', 'header_checks = regexp:/etc/postfix/site_header_checks'], { check: true });
     const again = world.runScript(
-      renderScript(options({ port: 465, relayNetworks: ['198.51.100.0/24'] })),
+      Bootstrap.render(options({ smtpPort: 465, relayNetworks: ['198.51.100.0/24'] })),
       world.awsEnv(SECRET_ID, SECRET_JSON),
       'again.sh',
     );
@@ -321,7 +321,7 @@ describeWorld('credentials unavailable: the script fails closed', () => {
   }
 
   test('access denied fails at once with the reason', () => {
-    const r = world.runScript(renderScript(options()), world.awsEnv(SECRET_ID, SECRET_JSON, 'denied'));
+    const r = world.runScript(Bootstrap.render(options()), world.awsEnv(SECRET_ID, SECRET_JSON, 'denied'));
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/error: Secrets Manager refused to return ses-relay\/smtp: .*AccessDeniedException/);
     expect(r.stderr).not.toMatch(/retrying/);
@@ -330,7 +330,7 @@ describeWorld('credentials unavailable: the script fails closed', () => {
 
   test('no instance credentials: retries, then gives up', () => {
     const env = { ...world.awsEnv(SECRET_ID, SECRET_JSON, 'nocreds'), SES_RELAY_CREDENTIALS_WAIT: '3' };
-    const r = world.runScript(renderScript(options()), env);
+    const r = world.runScript(Bootstrap.render(options()), env);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/credentials not available yet \(Unable to locate credentials/);
     expect(r.stderr).toMatch(/error: could not fetch valid credentials from ses-relay\/smtp in time/);
@@ -342,7 +342,7 @@ describeWorld('credentials unavailable: the script fails closed', () => {
     writeFileSync(fake, 'ID=alpine\nVERSION_ID=3.20.0\n');
     world.exec(['mount', '--bind', fake, '/etc/os-release'], { check: true });
     try {
-      const r = world.runScript(renderScript(options()), world.awsEnv(SECRET_ID, SECRET_JSON), 'alpine.sh');
+      const r = world.runScript(Bootstrap.render(options()), world.awsEnv(SECRET_ID, SECRET_JSON), 'alpine.sh');
       expect(r.code).not.toBe(0);
       expect(r.stderr).toContain(
         "error: unsupported distribution 'alpine 3.20.0'; supported: Debian 12 and 13, Ubuntu 22.04, 24.04 and 26.04",
@@ -359,7 +359,7 @@ describeWorld('credentials unavailable: the script fails closed', () => {
       ...world.awsEnv(SECRET_ID, JSON.stringify({ username: USERNAME })),
       SES_RELAY_CREDENTIALS_WAIT: '3',
     };
-    const r = world.runScript(renderScript(options()), env);
+    const r = world.runScript(Bootstrap.render(options()), env);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('has no valid "password" (the SES SMTP password) yet; retrying in 2s');
     expect(r.stderr).toMatch(/error: could not fetch valid credentials from ses-relay\/smtp in time/);
@@ -368,5 +368,5 @@ describeWorld('credentials unavailable: the script fails closed', () => {
 });
 
 test('the world is checked against the real SES host name', () => {
-  expect(SES_HOST).toBe(renderScript(options()).match(/^SES_HOST='([^']+)'$/m)?.[1]);
+  expect(SES_HOST).toBe(Bootstrap.render(options()).match(/^SES_HOST='([^']+)'$/m)?.[1]);
 });

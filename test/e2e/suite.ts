@@ -1,8 +1,8 @@
 // What the end-to-end test files share: whether the world can be built here, the credentials the
 // stand-in accepts (AWS's documented example key pair: shaped like real ones, never valid), the
 // secret the fake `aws` returns, and the script's options.
-import type { BootstrapOptions } from '../../lib/bootstrap';
-import { deriveSmtpPassword } from '../../lib/smtp';
+import type { BootstrapOptions } from '../../lib/bootstrap/options';
+import { SmtpPassword } from '../../lib/smtp/smtp-password';
 import { worldAvailable } from './world';
 
 const unavailable = worldAvailable();
@@ -13,11 +13,11 @@ export const describeWorld = unavailable ? describe.skip : describe;
 export const SECRET_ID = 'ses-relay/smtp';
 export const CREDS = {
   username: 'AKIAIOSFODNN7EXAMPLE',
-  password: deriveSmtpPassword('wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'eu-west-1'),
+  password: SmtpPassword.derive('wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'eu-west-1'),
 };
 export const SECRET_JSON = JSON.stringify({ ...CREDS, region: 'eu-west-1', port: 587 });
 
 /** The script's options: the region and secret of the world, and `extra`. */
 export function options(extra: Partial<BootstrapOptions> = {}): BootstrapOptions {
-  return { region: 'eu-west-1', secretId: SECRET_ID, ...extra };
+  return { smtpRegion: 'eu-west-1', secretId: SECRET_ID, ...extra };
 }

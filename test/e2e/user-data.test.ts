@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import { SesRelay, SesSmtpCredentials } from '../../lib';
-import { programArchive } from '../../lib/bootstrap';
+import { RelayTarget, SesRelay, SesSmtpCredentials } from '../../lib';
+import { programArchive } from '../../lib/bootstrap/program';
 import { CREDS, describeWorld } from './suite';
 import { type Standin, World } from './world';
 
@@ -30,7 +30,7 @@ function synthesizedUserData(): string {
   });
   instance.userData.addCommands('echo "my own command ran" > /root/mine.txt');
   const credentials = new SesSmtpCredentials(stack, 'Smtp', { allowAnyIdentity: true });
-  new SesRelay(stack, 'Relay', { credentials }).configure(instance);
+  new SesRelay(stack, 'Relay', { credentials }).configure(RelayTarget.fromInstance(instance));
   const props = Object.values(Template.fromStack(stack).findResources('AWS::EC2::Instance'))[0].Properties;
   const parts = props.UserData['Fn::Base64']['Fn::Join'][1] as unknown[];
   return parts

@@ -27,7 +27,7 @@ import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { SMTPServer } from 'smtp-server';
 import type * as rotationModule from '../../lib/handlers/smtp-credentials/rotation';
 import type { SmtpCredentialsProperties, StoredCredentials } from '../../lib/handlers/smtp-credentials/types';
-import { deriveSmtpPassword } from '../../lib/smtp';
+import { SmtpPassword } from '../../lib/smtp/smtp-password';
 import { describeMoto, type Moto, startMoto } from '../helpers/moto';
 import { makeTestTls } from '../helpers/tls';
 
@@ -99,7 +99,7 @@ describeMoto('smtp-credentials handler and rotation against moto', () => {
               !sesRejectsAll &&
               exists &&
               secret !== undefined &&
-              ['eu-west-1', 'us-west-1'].some((r) => auth.password === deriveSmtpPassword(secret, r));
+              ['eu-west-1', 'us-west-1'].some((r) => auth.password === SmtpPassword.derive(secret, r));
             sesAuths.push({ user: auth.username ?? '', ok });
             if (ok) callback(null, { user: auth.username });
             else callback(Object.assign(new Error('Authentication Credentials Invalid'), { responseCode: 535 }));
@@ -214,7 +214,9 @@ describeMoto('smtp-credentials handler and rotation against moto', () => {
     expect(current).toBeDefined();
     expect(held).toContain(current?.username);
     expect(held.every((k) => k === current?.username || k === previous?.username)).toBe(true);
-    expect(current?.password).toBe(deriveSmtpPassword(secretKeys.get(current?.username ?? '') ?? '', props.SmtpRegion));
+    expect(current?.password).toBe(
+      SmtpPassword.derive(secretKeys.get(current?.username ?? '') ?? '', props.SmtpRegion),
+    );
     expect(current).toMatchObject({ region: props.SmtpRegion, endpoint: props.Endpoint, port: Number(props.Port) });
     const pendingLabels = Object.values(
       (await sm.send(new DescribeSecretCommand({ SecretId: props.SecretArn }))).VersionIdsToStages ?? {},
@@ -506,7 +508,7 @@ describeMoto('smtp-credentials handler and rotation against moto', () => {
     const text = logs.join('\n');
     for (const key of secretKeys.values()) {
       expect(text).not.toContain(key);
-      for (const region of ['eu-west-1', 'us-west-1']) expect(text).not.toContain(deriveSmtpPassword(key, region));
+      for (const region of ['eu-west-1', 'us-west-1']) expect(text).not.toContain(SmtpPassword.derive(key, region));
     }
     expect(sesAuths.some((a) => a.ok)).toBe(true);
   });

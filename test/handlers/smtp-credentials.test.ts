@@ -20,7 +20,7 @@ import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { handler, rotationHandler } from '../../lib/handlers/smtp-credentials';
 import type { SmtpCredentialsProperties } from '../../lib/handlers/smtp-credentials/types';
-import { deriveSmtpPassword } from '../../lib/smtp';
+import { SmtpPassword } from '../../lib/smtp/smtp-password';
 
 const iamMock = mockClient(IAMClient);
 const smMock = mockClient(SecretsManagerClient);
@@ -182,7 +182,7 @@ describe('Create', () => {
     expect(r).toEqual({ PhysicalResourceId: id, Data: { SecretArn: SECRET, AccessKeyId: id } });
     expect(account.current()).toEqual({
       username: id,
-      password: deriveSmtpPassword(account.secretOf(id), 'eu-west-1'),
+      password: SmtpPassword.derive(account.secretOf(id), 'eu-west-1'),
       region: 'eu-west-1',
       endpoint: 'email-smtp.eu-west-1.amazonaws.com',
       port: 587,
@@ -230,7 +230,9 @@ describe('Update', () => {
     const r = await handler(event('Update', next, { PhysicalResourceId: old, OldResourceProperties: PROPS }));
     expect(r.PhysicalResourceId).not.toBe(old);
     expect(account.keyIds()).toEqual([old, r.PhysicalResourceId]);
-    expect(account.current().password).toBe(deriveSmtpPassword(account.secretOf(r.PhysicalResourceId), 'eu-central-1'));
+    expect(account.current().password).toBe(
+      SmtpPassword.derive(account.secretOf(r.PhysicalResourceId), 'eu-central-1'),
+    );
     // CloudFormation's cleanup Delete carries the old id and properties.
     await handler(event('Delete', PROPS, { PhysicalResourceId: old }));
     expect(account.keyIds()).toEqual([r.PhysicalResourceId]);
@@ -355,7 +357,7 @@ describe('rotation steps', () => {
     const pending = account.stage('AWSPENDING');
     expect(pending).toEqual({
       username: expect.not.stringMatching(first),
-      password: deriveSmtpPassword(account.secretOf(pending.username), 'eu-west-1'),
+      password: SmtpPassword.derive(account.secretOf(pending.username), 'eu-west-1'),
       region: 'eu-west-1',
       endpoint: 'email-smtp.eu-west-1.amazonaws.com',
       port: 587,

@@ -1,4 +1,4 @@
-import { hasSmtpEndpoint, isRegionName, SmtpTlsMode, smtpEndpoint, tlsModeOf } from '../../lib/smtp';
+import { hasSmtpEndpoint, isRegionName, SmtpTlsMode, smtpEndpoint, tlsModeOf } from '../../lib/smtp/endpoints';
 
 describe('SES SMTP endpoint table', () => {
   test('regional endpoint', () => {
@@ -7,8 +7,8 @@ describe('SES SMTP endpoint table', () => {
   });
 
   test('FIPS endpoint where SES has one, a clear refusal elsewhere', () => {
-    expect(smtpEndpoint('us-east-1', { fips: true })).toBe('email-smtp-fips.us-east-1.amazonaws.com');
-    expect(() => smtpEndpoint('eu-west-1', { fips: true })).toThrow(
+    expect(smtpEndpoint('us-east-1', true)).toBe('email-smtp-fips.us-east-1.amazonaws.com');
+    expect(() => smtpEndpoint('eu-west-1', true)).toThrow(
       /no FIPS SMTP endpoint in eu-west-1; FIPS endpoints exist in .*us-east-1/,
     );
   });
@@ -16,7 +16,9 @@ describe('SES SMTP endpoint table', () => {
   test('ports: STARTTLS on 25/587/2587, TLS wrapper on 465/2465, nothing else', () => {
     expect([25, 587, 2587].map(tlsModeOf)).toEqual([SmtpTlsMode.STARTTLS, SmtpTlsMode.STARTTLS, SmtpTlsMode.STARTTLS]);
     expect([465, 2465].map(tlsModeOf)).toEqual([SmtpTlsMode.WRAPPER, SmtpTlsMode.WRAPPER]);
-    expect(() => tlsModeOf(2525)).toThrow('invalid port 2525: SES SMTP listens on 25, 465, 587, 2465, 2587');
+    expect(() => tlsModeOf(2525)).toThrow(
+      'invalid port 2525: SES SMTP listens on 25, 587, 2587 (STARTTLS) and 465, 2465 (TLS wrapper)',
+    );
   });
 
   test('region names', () => {

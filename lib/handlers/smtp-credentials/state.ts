@@ -17,7 +17,7 @@ import {
   SecretsManagerClient,
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
-import { deriveSmtpPassword } from '../../smtp/password';
+import { SmtpPassword } from '../../smtp/smtp-password';
 import type { StoredCredentials } from './types';
 
 export const iam = new IAMClient({});
@@ -237,7 +237,7 @@ export async function createKey(
   log(`created access key ${accessKeyId} for ${userName}`);
   return {
     username: accessKeyId,
-    password: deriveSmtpPassword(secretAccessKey, template.region),
+    password: SmtpPassword.derive(secretAccessKey, template.region),
     region: template.region,
     endpoint: template.endpoint,
     port: template.port,
