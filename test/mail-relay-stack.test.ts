@@ -261,6 +261,7 @@ describe('MailRelayStack (the app stack)', () => {
       { 'Fn::GetAtt': [expect.stringMatching(/^Smtp/), 'AccessKeyId'] },
       { Ref: expect.stringMatching(/^SmtpSecret/) },
       { Ref: expect.stringMatching(/^MailConfigurationSet/) },
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation's Fn::Sub syntax
       { 'Fn::Sub': 'cdk-hnb659fds-assets-${AWS::AccountId}-eu-west-1' },
     ]);
     const text = parts

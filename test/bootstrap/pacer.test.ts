@@ -96,7 +96,7 @@ describe('pacer', () => {
   test("every connection's first delivery takes its turn too: connections opened at once start a turn apart", () => {
     const state = stateFile();
     const waits = [0, 1, 2, 3].map(() => serve(NEW_CONNECTION, 50, state).waits[0]);
-    waits.forEach((w, i) => expect(w).toBeCloseTo(i * turn(50), 9));
+    for (const [i, w] of waits.entries()) expect(w).toBeCloseTo(i * turn(50), 9);
   });
 
   test("a message's further recipients take a turn each when they are known; the next transaction waits for them", () => {

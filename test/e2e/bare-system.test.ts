@@ -201,6 +201,7 @@ describeBare.each(SUITES)('bare %s, the rendered script as user data', (_name, s
     for (const pkg of ['postfix', 'libsasl2-modules', 'ca-certificates', 'python3']) {
       expect(log).toMatch(new RegExp(`"GET /(\\./)?${pkg}_[^ ]+\\.deb HTTP/1\\.1" 200`));
     }
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format, not JavaScript's
     const versions = world.exec(['dpkg-query', '-W', '-f=${Package} ${Status}\n', 'postfix', 'libsasl2-modules']);
     expect(versions.stdout.split('\n').sort()).toEqual([
       '',
