@@ -1,5 +1,6 @@
 // SesRelay on targets you own: what configure adds, the group it may manage (drain hook, grants,
 // signals), and the synth-time refusal of user data EC2 would refuse.
+import * as cdk from 'aws-cdk-lib';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
@@ -8,6 +9,8 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as ses from 'aws-cdk-lib/aws-ses';
 import { RelayTarget, SesRelay, SesSmtpCredentials } from '../lib';
+import { PROGRAM_PATH } from '../lib/bootstrap/program';
+import { userDataParts } from './helpers/relay-stack';
 
 function fixture() {
   const app = new App();
@@ -222,6 +225,102 @@ describe('SesRelay', () => {
     const bare = new ec2.LaunchTemplate(f.stack, 'Bare', { role });
     expect(() => RelayTarget.fromLaunchTemplate(bare)).toThrow(
       'RelayTarget: the launch template (give it a userData) has no user data',
+    );
+  });
+});
+
+describe('SesRelay.configure', () => {
+  function fixture() {
+    const s = new Stack(new App(), 'Host', { env: { account: '123456789012', region: 'eu-west-1' } });
+    const vpc = new ec2.Vpc(s, 'Vpc', {
+      natGateways: 0,
+      subnetConfiguration: [{ name: 'a', subnetType: ec2.SubnetType.PUBLIC }],
+    });
+    const identity = ses.EmailIdentity.fromEmailIdentityName(s, 'I', 'example.com');
+    const credentials = new SesSmtpCredentials(s, 'Smtp', { identities: [identity] });
+    const relay = new SesRelay(s, 'Relay', { credentials });
+    return { s, vpc, relay };
+  }
+  const machineImage = ec2.MachineImage.genericLinux({ 'eu-west-1': 'ami-0123456789abcdef0' });
+  const instanceType = new ec2.InstanceType('t3.micro');
+
+  test.each([
+    [
+      'an ec2.Instance',
+      (f: ReturnType<typeof fixture>) => {
+        const instance = new ec2.Instance(f.s, 'Target', { vpc: f.vpc, machineImage, instanceType });
+        return [RelayTarget.fromInstance(instance), instance.role] as const;
+      },
+      'AWS::EC2::Instance',
+    ],
+    [
+      'an AutoScalingGroup',
+      (f: ReturnType<typeof fixture>) => {
+        const group = new autoscaling.AutoScalingGroup(f.s, 'Target', { vpc: f.vpc, machineImage, instanceType });
+        return [RelayTarget.fromAutoScalingGroup(group), group.role] as const;
+      },
+      'AWS::AutoScaling::LaunchConfiguration|AWS::EC2::LaunchTemplate',
+    ],
+    [
+      'a LaunchTemplate',
+      (f: ReturnType<typeof fixture>) => {
+        const template = new ec2.LaunchTemplate(f.s, 'Target', {
+          machineImage,
+          instanceType,
+          userData: ec2.UserData.forLinux(),
+          role: new iam.Role(f.s, 'R', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') }),
+        });
+        return [RelayTarget.fromLaunchTemplate(template), template.role as iam.IRole] as const;
+      },
+      'AWS::EC2::LaunchTemplate',
+    ],
+  ])('%s gets the bootstrap in its user data and read access to the secret', (_what, make, types) => {
+    const f = fixture();
+    const [target, role] = make(f);
+    f.relay.configure(target);
+    const t = Template.fromStack(f.s);
+    // The script is in the user data of the target's own launch resource...
+    const launch = types.split('|').flatMap((type) => Object.values(t.findResources(type)));
+    const withScript = launch.filter((r) => JSON.stringify(r).includes(`bash ${PROGRAM_PATH}/boot.sh`));
+    expect(withScript).toHaveLength(1);
+    expect(JSON.stringify(withScript[0])).toContain("SES_HOST='email-smtp.eu-west-1.amazonaws.com'");
+    // ...and the target's own role, not another one, may read the secret.
+    const readers = Object.values(t.findResources('AWS::IAM::Policy')).filter((p) =>
+      JSON.stringify(p.Properties.PolicyDocument).includes('secretsmanager:GetSecretValue'),
+    );
+    expect(readers.map((p) => p.Properties.Roles)).toContainEqual([f.s.resolve(role.roleName)]);
+    expect(readers).toHaveLength(2); // the target's and the credentials handler's
+  });
+
+  test('an SES VPC endpoint DNS name known only at deploy time reaches the script as a token', () => {
+    const s = new Stack(new App(), 'Vpce', { env: { account: '123456789012', region: 'eu-west-1' } });
+    const vpc = new ec2.Vpc(s, 'Vpc', {
+      natGateways: 0,
+      subnetConfiguration: [{ name: 'a', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }],
+    });
+    const endpoint = vpc.addInterfaceEndpoint('Ses', {
+      service: new ec2.InterfaceVpcEndpointService('com.amazonaws.eu-west-1.email-smtp', 587),
+    });
+    const dnsName = cdk.Fn.select(1, cdk.Fn.split(':', cdk.Fn.select(0, endpoint.vpcEndpointDnsEntries)));
+    const identity = ses.EmailIdentity.fromEmailIdentityName(s, 'I', 'example.com');
+    const credentials = new SesSmtpCredentials(s, 'Smtp', { identities: [identity], smtpEndpoint: dnsName });
+    const lt = new ec2.LaunchTemplate(s, 'Lt', {
+      userData: ec2.UserData.forLinux(),
+      role: new iam.Role(s, 'R', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') }),
+    });
+    new SesRelay(s, 'Relay', { credentials }).configure(RelayTarget.fromLaunchTemplate(lt));
+    const parts = userDataParts(Template.fromStack(s));
+    const at = parts.findIndex((p) => typeof p === 'string' && p.endsWith("SES_HOST='"));
+    expect(parts[at + 1]).toEqual({ 'Fn::Select': [1, expect.anything()] });
+    expect(JSON.stringify(parts)).not.toContain('placeholder');
+  });
+
+  test('an env-agnostic stack is refused: the script must name the region', () => {
+    const s = new Stack(new App(), 'Agnostic');
+    const identity = ses.EmailIdentity.fromEmailIdentityName(s, 'I', 'example.com');
+    const credentials = new SesSmtpCredentials(s, 'Smtp', { identities: [identity] });
+    expect(() => new SesRelay(s, 'Relay', { credentials })).toThrow(
+      /Agnostic\/Relay: credentials.smtpRegion is not known at synth time/,
     );
   });
 });
