@@ -167,6 +167,12 @@ describeWorld('a relay leaving its group while SES is down, SES coming back', ()
     await waitQueued(r.world, 50);
     const drain = terminate(r, 'i-0relay', { SES_RELAY_STALL_SECONDS: '60' });
     await new Promise((res) => setTimeout(res, 3000));
+    // The boot run again meanwhile (by hand, or a tool re-applying user data) changes nothing: the
+    // relay does not listen again and take mail the instance would take with it.
+    const again = await r.world.execAsync(['bash', '/usr/local/lib/ses-relay/boot.sh'], r.env);
+    expect(again.stderr).toContain('this relay is draining (its group is terminating it): left out of service');
+    expect(again.code).toBe(0);
+    expect(r.world.exec(['ss', '-Hltn']).stdout).not.toMatch(/:25\b/);
     await r.standin.setMode('accept');
     const result = await drain;
     expect(result.stderr).toContain('terminating: draining 50 queued message(s) to SES');

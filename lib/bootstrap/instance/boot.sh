@@ -12,8 +12,21 @@ on_failure() {
   if [ -n "${SIGNAL_RESOURCE:-}" ]; then send_signal FAILURE; fi
 }
 
+# A relay its group is terminating stays out of service: run again (by hand, by a tool re-applying
+# user data) the boot would otherwise listen again and take mail the instance then takes with it.
+left_out_of_service() {
+  [ -f "$RUN_DIR/draining" ] || return 1
+  log "this relay is draining (its group is terminating it): left out of service, nothing changed"
+}
+
 main() {
   [ "$(id -u)" = 0 ] || die "must run as root"
+  left_out_of_service && return 0
+  # One job at a time with the periodic refresh (and the drain it runs).
+  mkdir -p "$RUN_DIR"
+  exec 9>"$RUN_DIR/refresh.lock"
+  flock -w 300 9 || die "another ses-relay job has held $RUN_DIR/refresh.lock for 5 minutes (a drain?)"
+  left_out_of_service && return 0
   load_settings
   detect_os
   install_packages

@@ -101,6 +101,9 @@ report_left() {
 
 drain() {
   local peer handed='' deadline
+  # From here on this relay never serves again: boot.sh, run again, leaves it out of service.
+  mkdir -p "$RUN_DIR"
+  : >"$RUN_DIR/draining"
   group_facts
   stop_accepting || log "WARNING: could not stop the SMTP server (postfix reload failed)"
   wait_sessions
