@@ -13,6 +13,7 @@ import { Construct } from 'constructs';
 import { programArchive } from './bootstrap/program';
 import { renderS3Installer, USER_DATA_LIMIT } from './bootstrap/render';
 import { type RelaySettings, type ResolvedBootstrapOptions, resolveRelaySettings } from './bootstrap/resolve';
+import { nagResource } from './private/nag';
 import type { RelayTarget } from './relay-target';
 import type { ISesSmtpCredentials } from './ses-smtp-credentials';
 import { tlsModeOf } from './smtp/endpoints';
@@ -227,16 +228,10 @@ export class SesRelay extends Construct {
     });
     // cloudformation:SignalResource: the group's own `signals` grant it (on this stack's id) to
     // the role of its instances.
-    // cdk-nag names a finding by the resource as it renders it.
-    const shown = (arn: string) =>
-      stack
-        .resolve(arn)
-        ['Fn::Join'][1].map((p: unknown) => (typeof p === 'string' ? p : `<${(p as { Ref: string }).Ref}>`))
-        .join('');
     const principal = target.grantPrincipal;
     if (Construct.isConstruct(principal)) {
       Validations.of(principal).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::${shown(groupArn)}]`,
+        id: `AwsSolutions-IAM5[Resource::${nagResource(group, groupArn)}]`,
         reason:
           "The relays' own group, by the name CloudFormation gives it (a reference would make the group depend on its instances' policy); the group id in its ARN is not known before it exists",
       });

@@ -8,6 +8,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Provider } from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { handlerAssetPath } from './assets';
+import { nagResource } from './nag';
 
 /**
  * The IAM path of users the construct makes, per stack: the handlers' key actions are scoped to
@@ -103,21 +104,15 @@ export class CredentialsProvider extends Construct {
     if (this.ownedUsersAllowed) return;
     this.ownedUsersAllowed = true;
     const stack = Stack.of(this);
-    this.handlerRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: KEY_ACTIONS,
-        resources: [
-          stack.formatArn({
-            service: 'iam',
-            region: '',
-            resource: 'user',
-            resourceName: `${userPath(stack).slice(1)}*`,
-          }),
-        ],
-      }),
-    );
+    const users = stack.formatArn({
+      service: 'iam',
+      region: '',
+      resource: 'user',
+      resourceName: `${userPath(stack).slice(1)}*`,
+    });
+    this.handlerRole.addToPrincipalPolicy(new iam.PolicyStatement({ actions: KEY_ACTIONS, resources: [users] }));
     Validations.of(this.handlerRole).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::${Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account}:user${userPath(stack)}*]`,
+      id: `AwsSolutions-IAM5[Resource::${nagResource(this, users)}]`,
       reason:
         'Key actions on the users this construct makes in this stack (their IAM path): an old user stays manageable after a user swap or a move in the tree, so its keys never outlive it',
     });
