@@ -73,7 +73,7 @@ const PEER_PORT = 2525;
  * internal Network Load Balancer, relaying for the listed networks only, through SES.
  *
  * @example
- * const hub = new SesRelayHub(this, 'Hub', { vpc, credentials, allowedNetworks: ['10.0.0.0/16'] });
+ * const hub = new SesRelayHub(this, 'Hub', { vpc, credentials, relayNetworks: ['10.0.0.0/16'] });
  * // applications send to hub.loadBalancer.loadBalancerDnsName on hub.listenerPort
  */
 export class SesRelayHub extends Construct {

@@ -83,7 +83,7 @@ function standIn(value: string | undefined, placeholder: string, tokens: Map<str
  *
  * @example
  * const relay = new SesRelay(this, 'Relay', { credentials });
- * relay.configure(instance); // an ec2.Instance, AutoScalingGroup or LaunchTemplate
+ * relay.configure(RelayTarget.fromInstance(instance)); // or fromAutoScalingGroup, fromLaunchTemplate
  */
 export class SesRelay extends Construct {
   /** The networks the relays relay for, as checked (canonical CIDRs). */
