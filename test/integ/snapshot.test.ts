@@ -2,7 +2,7 @@
 // as integ-runner synthesizes them and compared with the committed <file>.snapshot/ folders
 // (scripts/integ-snapshot.mjs; why not integ-runner itself: see there).
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -34,6 +34,7 @@ test('a snapshot that differs from the app is reported by file, and fails', () =
   expect(template).toContain('success@simulator');
   writeFileSync(file, template.replace('success@simulator', 'bounce@simulator'));
   const r = check(root);
+  rmSync(root, { recursive: true, force: true });
   expect(r.stdout).toContain('integ.mail-relay.ts: changed: SesRelayIntegAssertions.template.json');
   expect(r.status).toBe(1);
 });
