@@ -137,7 +137,8 @@ export class MailRelayStack extends Stack {
     Validations.of(this.vpc).acknowledge(
       {
         id: 'NIST.800.53.R5-VPCDefaultSecurityGroupClosed',
-        reason: 'Nothing uses the default security group; closing it takes a custom-resource Lambda',
+        reason:
+          'Nothing uses the default security group; apps with the recommended feature flags (@aws-cdk/aws-ec2:restrictDefaultSecurityGroup, as cdk.json has) close it with a custom resource',
       },
       {
         id: 'NIST.800.53.R5-VPCNoUnrestrictedRouteToIGW',
