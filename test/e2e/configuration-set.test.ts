@@ -4,8 +4,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderScript } from '../../lib/bootstrap';
+import { type Standin, World } from '../harness/world';
 import { CREDS, describeWorld, options, SECRET_ID, SECRET_JSON } from './suite';
-import { type Standin, World } from './world';
 
 jest.setTimeout(180000);
 

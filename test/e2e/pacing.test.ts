@@ -2,8 +2,8 @@
 // world.ts), against the SES stand-in 20 ms of round trip away enforcing the rate as a strict
 // sliding second (at most N recipients in any second, no burst allowance) unless said otherwise.
 import { type BootstrapOptions, renderScript } from '../../lib/bootstrap';
+import { type Standin, World } from '../harness/world';
 import { CREDS, describeWorld, options, SECRET_ID, SECRET_JSON } from './suite';
-import { type Standin, World } from './world';
 
 jest.setTimeout(180000);
 

@@ -9,7 +9,8 @@ import { createInterface } from 'node:readline';
 import type { Writable } from 'node:stream';
 
 const ROOT = join(__dirname, '..', '..');
-const FIXTURES = join(ROOT, 'test', 'fixtures');
+// The stand-ins this world runs (the SES and metadata stand-ins, the delay proxy, `aws`) live beside it.
+const HARNESS = __dirname;
 export const SES_HOST = 'email-smtp.eu-west-1.amazonaws.com';
 
 export interface RunResult {
@@ -242,7 +243,7 @@ export class World {
         '--',
         process.execPath,
         join(ROOT, 'node_modules/tsx/dist/cli.mjs'),
-        join(FIXTURES, fixture),
+        join(HARNESS, fixture),
         ...args,
       ],
       { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'inherit'], detached: true },
@@ -315,7 +316,7 @@ export class World {
     const secretFile = join(this.dir, 'secret.json');
     writeFileSync(secretFile, secretJson, { mode: 0o600 });
     return {
-      PATH: `${FIXTURES}:${process.env.PATH}`,
+      PATH: `${HARNESS}:${process.env.PATH}`,
       FAKE_AWS_SECRET_FILE: secretFile,
       FAKE_AWS_SECRET_ID: secretId,
       FAKE_AWS_REGION: region,
