@@ -117,14 +117,15 @@ export class Standin {
   }
 
   /**
-   * The most recipients accepted within any sliding second, by MAIL FROM time, among the messages
+   * The most recipients accepted within any sliding second, by the stand-in's own clock at their
+   * MAIL FROM (`countedAt`; `at` is when the event reached this process), among the messages
    * received from the `from`-th on.
    */
   busiestSecond(from = 0): number {
     const times = this.events
       .filter((e) => e.event === 'message')
       .slice(from)
-      .flatMap((e) => Array((e.to as string[]).length).fill(e.at as number))
+      .flatMap((e) => Array((e.to as string[]).length).fill(e.countedAt as number))
       .sort((a, b) => a - b);
     let most = 0;
     for (let i = 0, j = 0; i < times.length; i++) {
