@@ -186,7 +186,7 @@ describeWorld('one of two relays sharing a 10/s quota, SES counting recipients, 
     expect(again.code).toBe(0);
     expect(again.stderr).toContain('at most 0.001 recipients/s, each delivery paced, over up to 1 connection(s)');
     expect(world.exec(['postconf', '-M', 'ses-pace/unix']).stdout).toContain(' 0.001 /var/lib/ses-relay/schedule\n');
-    // A turn is 1010 s since the last delivery: the message is held, not sent unpaced. (Postfix
+    // A window is 1005 s since the last delivery: the message is held, not sent unpaced. (Postfix
     // restarted: after a reload an SMTP client of the old configuration may still deliver once.)
     world.exec(['postfix', 'stop'], { check: true });
     world.exec(['postfix', 'start'], { check: true });
