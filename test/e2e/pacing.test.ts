@@ -49,7 +49,7 @@ describeWorld('pacing to the send quota read from SES (30/s), 20 ms away, SES co
   });
   afterAll(() => world?.destroy());
 
-  test('the quota sets the pacer and the connections; TLS reuse through tlsproxy is on; postfix check is clean', () => {
+  test('the quota sets the pacer and the connections (all from the start); TLS reuse through tlsproxy is on; postfix check is clean', () => {
     expect(run.code).toBe(0);
     expect(run.stderr).toContain('at most 30.0 recipients/s, each delivery paced, over up to 8 connection(s)');
     expect(
@@ -57,12 +57,13 @@ describeWorld('pacing to the send quota read from SES (30/s), 20 ms away, SES co
         'postconf',
         '-h',
         'default_destination_concurrency_limit',
+        'initial_destination_concurrency',
         'smtp_destination_rate_delay',
         'smtp_tls_connection_reuse',
         'smtp_reply_filter',
         'smtp_delivery_status_filter',
       ]).stdout,
-    ).toBe('8\n0s\nyes\nsocketmap:unix:private/ses-pace:reply\nsocketmap:unix:private/ses-pace:pace\n');
+    ).toBe('8\n8\n0s\nyes\nsocketmap:unix:private/ses-pace:reply\nsocketmap:unix:private/ses-pace:pace\n');
     expect(world.exec(['postconf', '-M', 'tlsproxy/unix']).stdout).toMatch(/^tlsproxy\s+unix\s.*tlsproxy$/m);
     expect(world.exec(['postconf', '-M', 'ses-pace/unix']).stdout).toMatch(
       /^ses-pace\s+unix\s+-\s+n\s+n\s+-\s+-\s+spawn user=ses-relay argv=\/usr\/bin\/python3 -I -S \/usr\/local\/libexec\/ses-relay\/pacer\.py 30\.0 \/var\/lib\/ses-relay\/schedule$/m,
