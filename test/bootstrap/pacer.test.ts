@@ -155,17 +155,32 @@ print(json.dumps(out))`,
     expect(us(out)).toEqual([0, 0, 0, 0, 0, 0.3]);
   });
 
-  test('a start counts from when SES may have counted it: a MAIL FROM round trip slower than the least holds back the start a window after it by the difference', () => {
-    // At 1/s: the first MAIL FROM's reply after 20 ms (the least), the second's after 50 ms: the
-    // second may have reached SES 30 ms later than its start, so the third waits 30 ms more.
+  test("a start counts from when SES may have counted it: before 20 replies (a burst's first, under the load of its handshakes), from its reply", () => {
+    // At 1/s: the first MAIL FROM's reply came after 20 ms; the next start waits a window after it.
     const out = schedule(
       1,
       `
-n0, t0 = s.start(1000)[1]
-s.replied(1000.02, n0, t0)
-n1, t1 = s.start(1001.005)[1]
-s.replied(1001.055, n1, t1)
-print(json.dumps([s.start(1002.01)[0], s.start(1002.04)[0]]))`,
+n, t = s.start(1000)[1]
+s.replied(1000.02, n, t)
+print(json.dumps([s.start(1001.005)[0], s.start(1001.025)[0]]))`,
+    ) as number[];
+    expect(us(out)).toEqual([0.02, 0]);
+  });
+
+  test('...then from its start, later by as much as its MAIL FROM round trip took longer than the least', () => {
+    // At 1/s: 20 round trips of 20 ms (the least), then one of 50 ms: that MAIL FROM may have
+    // reached SES 30 ms later than it left, so the next start waits a window and 30 ms after it.
+    const out = schedule(
+      1,
+      `
+t = 1000.0
+for _ in range(20):
+    n, t = s.start(t)[1]
+    s.replied(t + 0.02, n, t)
+    t += 1.025
+n, t = s.start(t)[1]
+s.replied(t + 0.05, n, t)
+print(json.dumps([s.start(t + 1.005)[0], s.start(t + 1.035)[0]]))`,
     ) as number[];
     expect(us(out)).toEqual([0.03, 0]);
   });

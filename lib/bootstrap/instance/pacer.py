@@ -14,12 +14,16 @@ import time
 # Windows 0.5 % longer than 1 s (1/RATE below 1/s): SES's clock and ours.
 GUARD = 0.005
 # The least round trip is that of this minute and the last (the least of a second or two missed a
-# moment's faster path in bench/relay.ts at 200/s, and SES refused a MAIL FROM).
+# moment's faster path in bench/relay.ts at 200/s, and SES refused a MAIL FROM), once a window's
+# replies and SAMPLES at least have come in it; until then a start counts from its reply (SES
+# counted it before), as a burst's first round trips, under the load of its TLS handshakes, are no
+# measure of the least (one counted from there let SES see 51 in a second at 50/s).
 EPOCH = 60
+SAMPLES = 20
 # STATE_FILE: this header, then the last K bookings (a time each), then the last K starts (a time
 # and when SES may have counted it, as of the least round trip; 0 until its MAIL FROM's reply).
-HEAD = struct.Struct("<8sQQQddd")  # magic, K, bookings, starts, least round trip: this epoch, last, epoch
-MAGIC = b"sespace2"
+HEAD = struct.Struct("<8sQQQdddQQ")  # magic, K, bookings, starts; least round trip and replies: this epoch, last
+MAGIC = b"sespace3"
 ONE = struct.Struct("<d")
 TWO = struct.Struct("<dd")
 
@@ -64,7 +68,8 @@ class Schedule:
     def _start(self, n):
         return HEAD.size + 8 * self.k + 16 * (n % self.k)
 
-    # Applies step(head) -> result under the lock; head: [magic, K, bookings, starts, least, last, epoch].
+    # Applies step(head) -> result under the lock; head: [magic, K, bookings, starts, least this epoch,
+    # least last epoch, epoch, replies this epoch, replies last epoch].
     def _locked(self, now, step):
         fcntl.flock(self.fd, fcntl.LOCK_EX)
         try:
@@ -77,7 +82,7 @@ class Schedule:
                 head[2] and self._get(ONE, self._booking(head[2] - 1))[0] > now + self.limit
             ):
                 os.ftruncate(self.fd, 0)
-                head = [MAGIC, self.k, 0, 0, float("inf"), float("inf"), 0.0]
+                head = [MAGIC, self.k, 0, 0, float("inf"), float("inf"), 0.0, 0, 0]
             result = step(head)
             os.pwrite(self.fd, HEAD.pack(*head), 0)
             return result
@@ -131,11 +136,12 @@ class Schedule:
         def step(head):
             epoch = now // EPOCH
             if epoch != head[6]:
-                head[5] = head[4] if epoch == head[6] + 1 else float("inf")
-                head[4], head[6] = float("inf"), epoch
-            head[4] = min(head[4], now - began)
+                head[5], head[8] = (head[4], head[7]) if epoch == head[6] + 1 else (float("inf"), 0)
+                head[4], head[6], head[7] = float("inf"), epoch, 0
+            head[4], head[7] = min(head[4], now - began), head[7] + 1
+            least = min(head[4], head[5]) if head[7] + head[8] >= max(self.k, SAMPLES) else 0
             if head[3] - n <= self.k and self._get(TWO, self._start(n))[0] == began:
-                late = min(now - began - min(head[4], head[5]), self.window)
+                late = min(now - began - least, self.window)
                 os.pwrite(self.fd, TWO.pack(began, began + late), self._start(n))
 
         self._locked(now, step)
