@@ -45,12 +45,11 @@ def read_query(stream):
     return payload
 
 
+# The sliding window all SMTP clients share: a start waits until the K-th start before it lies a
+# window back. That start counts from when SES may have counted it: its start plus how much longer
+# its MAIL FROM's round trip took than the least of late (a slow path reaches SES late), so the
+# path's variations never put K + 1 recipients in one of SES's seconds.
 class Schedule:
-    """The sliding window all SMTP clients share: a start waits until the K-th start before it lies
-    a window back. That start counts from when SES may have counted it: its start plus how much
-    longer its MAIL FROM's round trip took than the least of late (a slow path reaches SES late),
-    so the path's variations never put K + 1 recipients in one of SES's seconds."""
-
     def __init__(self, fd, rate):
         self.fd = fd
         self.k = max(1, int(rate))
