@@ -7,7 +7,7 @@
 // Usage: tsx bench/drain.ts [--messages 1000] [--quota 50] [--rtt 20]
 import { Bootstrap } from '../lib/bootstrap/bootstrap';
 import { SmtpPassword } from '../lib/smtp/smtp-password';
-import { type Standin, World, worldAvailable } from '../test/e2e/world';
+import { type Standin, World, worldAvailable } from '../test/harness/world';
 
 const args = new Map<string, string>();
 for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i].replace(/^--/, ''), process.argv[i + 1]);

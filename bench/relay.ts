@@ -7,7 +7,7 @@
 //          [--rate-model bucket|window] (both unless given)
 import { Bootstrap } from '../lib/bootstrap/bootstrap';
 import { SmtpPassword } from '../lib/smtp/smtp-password';
-import { SES_HOST, type Standin, World, worldAvailable } from '../test/e2e/world';
+import { SES_HOST, type Standin, World, worldAvailable } from '../test/harness/world';
 
 const args = new Map<string, string>();
 for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i].replace(/^--/, ''), process.argv[i + 1]);

@@ -2,7 +2,7 @@
 // protocol Postfix speaks to it, and the shared schedule, on a simulated clock (no wall-clock
 // assertions). Real Postfix drives it in the end-to-end suite.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -32,8 +32,28 @@ const NEW_CONNECTION = replies(
 const DELIVERY = replies('250 Ok', '250 Ok', '354 End data with <CR><LF>.<CR><LF>', '250 Ok 0100019a') + query('2.0.0');
 /** The reply to the RSET Postfix sends to check a connection taken from the cache. */
 const RSET = replies('250 Ok');
-/** A turn at `rate` recipients per second (pacer.py's GUARD: 1 % longer than 1/rate). */
-const turn = (rate: number) => 1.01 / rate;
+/** The window at `rate` recipients per second: 1 s, or 1/rate below 1/s, 0.5 % longer (pacer.py's GUARD). */
+const span = (rate: number) => Number((Math.max(1, Math.max(1, Math.floor(rate)) / rate) * 1.005).toFixed(6));
+/** A transaction on a new connection: up to its turn, then its delivery (MAIL FROM's reply first). */
+const FIRST = NEW_CONNECTION + DELIVERY;
+/** Seconds rounded to the microsecond. */
+const us = (waits: number[]) => waits.map((w) => Number(w.toFixed(6)));
+
+/**
+ * Runs a Python snippet with pacer.py importable and a Schedule `s` at `rate` on a fresh state
+ * file; returns what it prints as JSON.
+ */
+function schedule(rate: number, code: string): unknown {
+  const driver = `
+import json, os, sys, tempfile
+sys.path.insert(0, sys.argv[1])
+import pacer
+s = pacer.Schedule(os.open(sys.argv[3], os.O_RDWR | os.O_CREAT, 0o600), float(sys.argv[2]))
+${code}`;
+  const r = spawnSync('python3', ['-c', driver, join(PACER, '..'), String(rate), stateFile()], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(r.stderr);
+  return JSON.parse(r.stdout);
+}
 
 /**
  * Runs pacer.serve on `input` at rate `rate`, with a clock standing still at `start` except for
@@ -85,25 +105,29 @@ describe('pacer', () => {
   });
 
   test('each transaction waits right before MAIL FROM: at the AUTH reply of a new connection, at the RSET check of a cached one', () => {
-    const state = stateFile();
-    // One process: a new connection and three deliveries; the first waits for nothing.
-    const { waits } = serve(NEW_CONNECTION + DELIVERY + RSET + DELIVERY + RSET + DELIVERY, 10, state);
-    expect(waits.map((w) => Number(w.toFixed(6)))).toEqual([0, 0.101, 0.101]);
-    // MAIL FROM's own 250 is not taken for an RSET check: one turn per transaction, no more.
-    expect(Number(readFileSync(state, 'utf8').split(' ')[0])).toBeCloseTo(1000 + 3 * turn(10), 6);
+    // One process at 1/s: a new connection and three deliveries; the first waits for nothing, each
+    // next one a window. MAIL FROM's own 250 is not taken for an RSET check: one turn each, no more.
+    const { waits } = serve(FIRST + RSET + DELIVERY + RSET + DELIVERY, 1, stateFile());
+    expect(us(waits)).toEqual([0, 1.005, 1.005]);
   });
 
-  test("every connection's first delivery takes its turn too: connections opened at once start a turn apart", () => {
+  test('at most the rate starts in a window: at 10/s ten transactions start at once, the eleventh a window after the first', () => {
+    const { waits } = serve(FIRST + (RSET + DELIVERY).repeat(10), 10, stateFile());
+    expect(us(waits)).toEqual([...Array(10).fill(0), span(10)]);
+  });
+
+  test("every connection's first delivery takes its turn too: of connections opened at once, those past the rate start a window later", () => {
     const state = stateFile();
-    const waits = [0, 1, 2, 3].map(() => serve(NEW_CONNECTION, 50, state).waits[0]);
-    for (const [i, w] of waits.entries()) expect(w).toBeCloseTo(i * turn(50), 9);
+    const waits = [0, 1, 2, 3].map(() => serve(FIRST, 2, state).waits[0]);
+    expect(us(waits)).toEqual([0, 0, span(2), span(2)]);
   });
 
   test("a message's further recipients take a turn each when they are known; the next transaction waits for them", () => {
-    const state = stateFile();
+    const one = serve(FIRST + RSET + DELIVERY, 2, stateFile());
+    expect(us(one.waits)).toEqual([0, 0]);
     const three = replies('250 Ok', '250 Ok', '250 Ok', '250 Ok', '354 Go', '250 Ok') + query('2.0.0').repeat(3);
-    const { waits } = serve(NEW_CONNECTION + three + RSET + DELIVERY, 10, state);
-    expect(waits.map((w) => Number(w.toFixed(6)))).toEqual([0, 0.302]);
+    const { waits } = serve(NEW_CONNECTION + three + RSET + DELIVERY, 2, stateFile());
+    expect(us(waits)).toEqual([0, span(2)]);
   });
 
   test('mail that never reached SES (4.4.x) takes no turn; after a failed delivery a spare turn is taken, never one too few', () => {
@@ -113,82 +137,158 @@ describe('pacer', () => {
     // take a turn.
     const throttled = replies('454 Throttling failure', '503 Bad sequence', '503 Bad sequence') + query('4.7.0');
     const { waits } = serve(query('4.4.1') + RSET + throttled + RSET + RSET + DELIVERY, 1, state);
-    expect(waits.map((w) => Number(w.toFixed(6)))).toEqual([0, 1.01, 1.01]);
+    expect(us(waits)).toEqual([0, 1.005, 1.005]);
   });
 
-  test('a process woken late does not start right behind the next transaction: it waits a turn after the last start', () => {
-    const state = stateFile();
-    writeFileSync(state, '1000.000000 999.995000'); // a transaction started 5 ms ago
-    expect(serve(RSET, 50, state).waits.map((w) => Number(w.toFixed(6)))).toEqual([0, 0.0151]);
+  test('a start counts from when it really began: one woken late holds back the start a window after it, not those between', () => {
+    // At 2/s: two booked at 1000, the second woken 0.3 s late; at 1001.005 the third may start
+    // (a window after the first), the fourth waits until a window after the late one.
+    const out = schedule(
+      2,
+      `
+out = [s.book(1000), s.start(1000)[0], s.book(1000), s.start(1000.3)[0]]
+for n, at in ((0, 1000), (1, 1000.3)):
+    s.replied(at, n, at)
+out += [s.start(1001.005)[0], s.start(1001.005)[0]]
+print(json.dumps(out))`,
+    ) as number[];
+    expect(us(out)).toEqual([0, 0, 0, 0, 0, 0.3]);
   });
 
-  test('time left idle is not saved up for a burst: the schedule restarts from now', () => {
+  test("a start counts from when SES may have counted it: before 20 replies (a burst's first, under the load of its handshakes), from its reply", () => {
+    // At 1/s: the first MAIL FROM's reply came after 20 ms; the next start waits a window after it.
+    const out = schedule(
+      1,
+      `
+n, t = s.start(1000)[1]
+s.replied(1000.02, n, t)
+print(json.dumps([s.start(1001.005)[0], s.start(1001.025)[0]]))`,
+    ) as number[];
+    expect(us(out)).toEqual([0.02, 0]);
+  });
+
+  test('...then from its start, later by as much as its MAIL FROM round trip took longer than the least', () => {
+    // At 1/s: 20 round trips of 20 ms (the least), then one of 50 ms: that MAIL FROM may have
+    // reached SES 30 ms later than it left, so the next start waits a window and 30 ms after it.
+    const out = schedule(
+      1,
+      `
+t = 1000.0
+for _ in range(20):
+    n, t = s.start(t)[1]
+    s.replied(t + 0.02, n, t)
+    t += 1.025
+n, t = s.start(t)[1]
+s.replied(t + 0.05, n, t)
+print(json.dumps([s.start(t + 1.005)[0], s.start(t + 1.035)[0]]))`,
+    ) as number[];
+    expect(us(out)).toEqual([0.03, 0]);
+  });
+
+  test('a MAIL FROM whose reply never came (a connection lost) counts as SES counting it a window after its start', () => {
+    const out = schedule(1, 'print(json.dumps([s.start(1000)[0], s.start(1001.005)[0]]))') as number[];
+    expect(us(out)).toEqual([0, 1]);
+  });
+
+  test('time left idle is not saved up for a burst: after an idle hour, no more than the rate start in a window', () => {
     const state = stateFile();
-    serve(NEW_CONNECTION, 10, state, 1000);
-    const { waits } = serve(NEW_CONNECTION + DELIVERY + RSET + DELIVERY, 10, state, 5000);
-    expect(waits.map((w) => Number(w.toFixed(6)))).toEqual([0, Number(turn(10).toFixed(6))]);
+    serve(FIRST, 2, state, 1000);
+    const { waits } = serve(FIRST + RSET + DELIVERY + RSET + DELIVERY, 2, state, 5000);
+    expect(us(waits)).toEqual([0, 0, span(2)]);
   });
 
   test('a schedule over a minute and 1000 turns ahead is a clock that went back: it starts again from now', () => {
     const state = stateFile();
+    serve(FIRST + RSET + DELIVERY, 1, state, 1e9);
+    expect(us(serve(FIRST + RSET + DELIVERY, 1, state, 1000).waits)).toEqual([0, span(1)]);
+  });
+
+  test("an earlier release's schedule (text) is replaced, not misread", () => {
+    const state = stateFile();
     writeFileSync(state, '999999999999.000000 999999999999.000000');
-    expect(serve(NEW_CONNECTION, 10, state, 1000).waits).toEqual([0]);
+    expect(serve(FIRST, 10, state).waits).toEqual([0]);
   });
 
-  test('at 0.001/s (1/s over 1,000 relays) the next transaction waits its turn, 1010 s', () => {
-    const { waits } = serve(NEW_CONNECTION + DELIVERY + RSET, 0.001, stateFile(), 1e9);
-    expect(waits.map((w) => Number(w.toFixed(3)))).toEqual([0, 1010]);
+  test("another rate's schedule (the rate changed) is carried over: at 0.001/s, a start a moment ago at 2/s holds the next back", () => {
+    const state = stateFile();
+    serve(FIRST + RSET + DELIVERY, 2, state, 1000);
+    expect(us(serve(FIRST, 0.001, state, 1000).waits)).toEqual([span(0.001)]);
   });
 
-  // Many SMTP client processes on a simulated clock, each delivering one recipient at a time
-  // (taking `duration` after its turn, then asking for the next), all through pacer.py's functions
-  // on one schedule: no sliding second ever holds more transaction starts than the rate.
+  test('at 0.001/s (1/s over 1,000 relays) the next transaction waits its turn, 1005 s', () => {
+    const { waits } = serve(FIRST + RSET, 0.001, stateFile(), 1e9);
+    expect(waits.map((w) => Number(w.toFixed(3)))).toEqual([0, 1005]);
+  });
+
+  // Many SMTP client processes on a simulated clock, each delivering one recipient at a time, all
+  // through pacer.py's Schedule on one state file. Each MAIL FROM reaches SES a quarter of a
+  // delivery after its start plus up to `jitter` (the path's variations, which the pacer does not
+  // know), and its reply comes back as late again; the next turn is asked for half a delivery
+  // later. No sliding second of SES's ever holds more recipients than the rate.
   test.each([
-    [50, 13, 0.06],
-    [50, 13, 0.002],
-    [14, 4, 0.02],
-    [1, 1, 0.02],
-    [200, 50, 0.06],
-    [0.5, 1, 0.02],
-    [100000, 50, 0.0004],
-  ])('at %s/s over %s connections (%s s a delivery) no second holds more than the rate', (rate, conns, duration) => {
-    const driver = `
-import heapq, json, os, sys
+    [50, 13, 0.06, 0],
+    [50, 13, 0.06, 0.01],
+    [50, 13, 0.002, 0.02],
+    [14, 4, 0.02, 0.01],
+    [1, 1, 0.02, 0.01],
+    [200, 50, 0.06, 0.03],
+    [0.5, 1, 0.02, 0],
+    [4.66667, 2, 0.02, 0.01],
+    [100000, 50, 0.0004, 0],
+  ])(
+    'at %s/s over %s connections (%s s a delivery, paths varying by %s s) no second of SES holds more than the rate',
+    (rate, conns, duration, jitter) => {
+      const driver = `
+import heapq, json, os, random, sys
 sys.path.insert(0, sys.argv[1])
 import pacer
-rate, conns, duration = float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
-fd = os.open(sys.argv[5], os.O_RDWR | os.O_CREAT, 0o600)
-events = [(1000 + i * 1e-6, i, "hook") for i in range(conns)]
-starts = []
+rate, conns, duration, jitter = float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
+s = pacer.Schedule(os.open(sys.argv[6], os.O_RDWR | os.O_CREAT, 0o600), rate)
+rnd = random.Random(7)
+events = [(1000 + i * 1e-6, i, "hook", None) for i in range(conns)]
+starts, counted = [], []
 while len(starts) < min(2000, max(20, 30 * rate)):
-    t, i, phase = heapq.heappop(events)
-    wait = pacer.book_turn(fd, rate, t) if phase == "hook" else pacer.start_at(fd, rate, t)
-    if phase == "hook" or wait:
-        heapq.heappush(events, (t + wait, i, "start"))
-    else:
+    t, i, phase, turn = heapq.heappop(events)
+    if phase == "hook":
+        heapq.heappush(events, (t + s.book(t), i, "start", None))
+    elif phase == "start":
+        wait, turn = s.start(t)
+        if not turn:
+            heapq.heappush(events, (t + wait, i, "start", None))
+            continue
         starts.append(t)
-        heapq.heappush(events, (t + duration, i, "hook"))
-print(json.dumps(starts))
+        there = t + duration / 4 + rnd.random() * jitter
+        counted.append(there)
+        heapq.heappush(events, (there + duration / 4 + rnd.random() * jitter, i, "reply", turn))
+    else:
+        s.replied(t, *turn)
+        heapq.heappush(events, (t + duration / 2, i, "hook", None))
+print(json.dumps([starts, sorted(counted)]))
 `;
-    const r = spawnSync(
-      'python3',
-      ['-c', driver, join(PACER, '..'), ...[rate, conns, duration].map(String), stateFile()],
-      {
-        encoding: 'utf8',
-      },
-    );
-    expect(r.stderr).toBe('');
-    const starts: number[] = JSON.parse(r.stdout);
-    let most = 0;
-    for (let i = 0, j = 0; i < starts.length; i++) {
-      while (starts[i] - starts[j] >= 1) j++;
-      most = Math.max(most, i - j + 1);
-    }
-    expect(most).toBeLessThanOrEqual(Math.max(1, Math.floor(rate)));
-    // ...and the rate is used: over the run, within 2 % of it (or the connections' own limit).
-    const achieved = (starts.length - 1) / (starts[starts.length - 1] - starts[0]);
-    expect(achieved).toBeGreaterThan(Math.min(rate, conns / duration) * 0.98);
-  });
+      const r = spawnSync(
+        'python3',
+        ['-c', driver, join(PACER, '..'), ...[rate, conns, duration, jitter].map(String), stateFile()],
+        { encoding: 'utf8' },
+      );
+      expect(r.stderr).toBe('');
+      const [starts, counted]: number[][] = JSON.parse(r.stdout);
+      let most = 0;
+      for (let i = 0, j = 0; i < counted.length; i++) {
+        while (counted[i] - counted[j] >= 1) j++;
+        most = Math.max(most, i - j + 1);
+      }
+      expect(most).toBeLessThanOrEqual(Math.max(1, Math.floor(rate)));
+      // ...and the rate is used: over whole windows of the run, within 2 % of it (or the
+      // connections' own limit). At a fractional rate above 1/s, a second holds its whole part.
+      const window = span(rate);
+      const whole = Math.floor((starts[starts.length - 1] - starts[0]) / window) * window;
+      const achieved =
+        whole > 0
+          ? starts.filter((t) => t < starts[0] + whole).length / whole
+          : (starts.length - 1) / (starts[starts.length - 1] - starts[0]);
+      expect(achieved).toBeGreaterThan(Math.min(rate >= 1 ? Math.floor(rate) : rate, conns / duration) * 0.98);
+    },
+  );
 
   test.each(['0.001', '4.66667', '0.0015', '100000'])(
     'takes any rate above 0 (%s: relay shares, the largest quota)',

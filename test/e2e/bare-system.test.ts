@@ -21,10 +21,11 @@ import { join } from 'node:path';
 import { simpleParser } from 'mailparser';
 import { Bootstrap } from '../../lib/bootstrap/bootstrap';
 import { SmtpPassword } from '../../lib/smtp/smtp-password';
-import { holdNamespaces, makeTestTls, type RunResult, SES_HOST, Standin } from './world';
+import { holdNamespaces, makeTestTls, type RunResult, SES_HOST, Standin } from '../harness/world';
 
 const ROOT = join(__dirname, '..', '..');
 const FIXTURES = join(ROOT, 'test', 'fixtures');
+const HARNESS = join(ROOT, 'test', 'harness');
 /** Where the bare systems and their mirrors are kept between runs (ignored by git). */
 const CACHE = join(ROOT, '.cache', 'bare-debian');
 
@@ -72,7 +73,7 @@ class BareWorld {
     if (aptConf) writeFileSync(join(this.root, 'etc/apt/apt.conf.d/99image'), aptConf);
     this.holder = holdNamespaces(['--mount', '--net', '--uts', '--propagation', 'private']);
     const r = this.nsenter(
-      ['bash', join(__dirname, 'bare-world-setup.sh'), this.dir, this.root, mirror, SES_HOST, FIXTURES],
+      ['bash', join(__dirname, 'bare-world-setup.sh'), this.dir, this.root, mirror, SES_HOST, HARNESS],
       {},
     );
     if (r.code !== 0) {
@@ -124,7 +125,7 @@ class BareWorld {
 
   /** Starts the SES stand-in (on the host's files, in the world's network) on port 587. */
   async startStandin(): Promise<Standin> {
-    const tsx = [process.execPath, join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(FIXTURES, 'ses-standin.ts')];
+    const tsx = [process.execPath, join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(HARNESS, 'ses-standin.ts')];
     const tls = (f: string) => join(this.dir, 'tls', f);
     const args = ['--port', '587', '--key', tls('ses.key'), '--cert', tls('ses.crt'), '--wrapper', 'no'];
     args.push('--mode', 'accept', '--name', SES_HOST, '--quota', '0');

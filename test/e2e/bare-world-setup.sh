@@ -4,13 +4,13 @@
 # endpoint and the package mirror's name with loopback, the mirror stand-in (a flat repository
 # served over HTTP on loopback), the test CA where Debian's ca-certificates takes local CAs from
 # (/usr/local/share/ca-certificates, as an organisation's image would), and the `aws` stand-in
-# where an image has the AWS CLI. Usage: bare-world-setup.sh DIR ROOT MIRROR SES_HOST FIXTURES
+# where an image has the AWS CLI. Usage: bare-world-setup.sh DIR ROOT MIRROR SES_HOST HARNESS
 set -euo pipefail
 dir=$1
 root=$2
 mirror=$3
 ses_host=$4
-fixtures=$5
+harness=$5
 mount --make-rprivate /
 ip link set lo up
 hostname relay.e2e.test
@@ -22,7 +22,7 @@ printf 'nameserver 127.0.0.1\n' >"$root/etc/resolv.conf"
 printf 'deb [trusted=yes] http://mirror.e2e.test/ ./\n' >"$root/etc/apt/sources.list"
 mkdir -p "$root/usr/local/share/ca-certificates"
 cp "$dir/tls/ca.crt" "$root/usr/local/share/ca-certificates/ses-relay-test-ca.crt"
-install -m 0755 "$fixtures/aws" "$root/usr/local/bin/aws"
+install -m 0755 "$harness/aws" "$root/usr/local/bin/aws"
 dnsmasq --conf-file=/dev/null --no-resolv --no-hosts --listen-address=127.0.0.1 --bind-interfaces \
   --address="/$ses_host/127.0.0.1" --address=/mirror.e2e.test/127.0.0.1 --pid-file="$dir/dnsmasq.pid" \
   --user=root --group=root </dev/null >"$dir/dnsmasq.log" 2>&1

@@ -4,8 +4,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Bootstrap } from '../../lib/bootstrap/bootstrap';
+import { type Standin, World } from '../harness/world';
 import { CREDS, describeWorld, options, SECRET_ID, SECRET_JSON } from './suite';
-import { type Standin, World } from './world';
 
 jest.setTimeout(180000);
 

@@ -5,8 +5,8 @@
 // group and CloudFormation.
 import { Bootstrap } from '../../lib/bootstrap/bootstrap';
 import { SmtpPassword } from '../../lib/smtp/smtp-password';
+import { type Standin, World } from '../harness/world';
 import { CREDS, describeWorld, options, SECRET_ID, SECRET_JSON } from './suite';
-import { type Standin, World } from './world';
 
 jest.setTimeout(240000);
 

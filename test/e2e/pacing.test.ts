@@ -3,8 +3,8 @@
 // sliding second (at most N recipients in any second, no burst allowance) unless said otherwise.
 import { Bootstrap } from '../../lib/bootstrap/bootstrap';
 import type { BootstrapOptions } from '../../lib/bootstrap/options';
+import { type Standin, World } from '../harness/world';
 import { CREDS, describeWorld, options, SECRET_ID, SECRET_JSON } from './suite';
-import { type Standin, World } from './world';
 
 jest.setTimeout(180000);
 
@@ -50,7 +50,7 @@ describeWorld('pacing to the send quota read from SES (30/s), 20 ms away, SES co
   });
   afterAll(() => world?.destroy());
 
-  test('the quota sets the pacer and the connections; TLS reuse through tlsproxy is on; postfix check is clean', () => {
+  test('the quota sets the pacer and the connections (all from the start); TLS reuse through tlsproxy is on; postfix check is clean', () => {
     expect(run.code).toBe(0);
     expect(run.stderr).toContain('at most 30.0 recipients/s, each delivery paced, over up to 8 connection(s)');
     expect(
@@ -58,12 +58,13 @@ describeWorld('pacing to the send quota read from SES (30/s), 20 ms away, SES co
         'postconf',
         '-h',
         'default_destination_concurrency_limit',
+        'initial_destination_concurrency',
         'smtp_destination_rate_delay',
         'smtp_tls_connection_reuse',
         'smtp_reply_filter',
         'smtp_delivery_status_filter',
       ]).stdout,
-    ).toBe('8\n0s\nyes\nsocketmap:unix:private/ses-pace:reply\nsocketmap:unix:private/ses-pace:pace\n');
+    ).toBe('8\n8\n0s\nyes\nsocketmap:unix:private/ses-pace:reply\nsocketmap:unix:private/ses-pace:pace\n');
     expect(world.exec(['postconf', '-M', 'tlsproxy/unix']).stdout).toMatch(/^tlsproxy\s+unix\s.*tlsproxy$/m);
     expect(world.exec(['postconf', '-M', 'ses-pace/unix']).stdout).toMatch(
       /^ses-pace\s+unix\s+-\s+n\s+n\s+-\s+-\s+spawn user=ses-relay argv=\/usr\/bin\/python3 -I -S \/usr\/local\/libexec\/ses-relay\/pacer\.py 30\.0 \/var\/lib\/ses-relay\/schedule$/m,
@@ -187,7 +188,7 @@ describeWorld('one of two relays sharing a 10/s quota, SES counting recipients, 
     expect(again.code).toBe(0);
     expect(again.stderr).toContain('at most 0.001 recipients/s, each delivery paced, over up to 1 connection(s)');
     expect(world.exec(['postconf', '-M', 'ses-pace/unix']).stdout).toContain(' 0.001 /var/lib/ses-relay/schedule\n');
-    // A turn is 1010 s since the last delivery: the message is held, not sent unpaced. (Postfix
+    // A window is 1005 s since the last delivery: the message is held, not sent unpaced. (Postfix
     // restarted: after a reload an SMTP client of the old configuration may still deliver once.)
     world.exec(['postfix', 'stop'], { check: true });
     world.exec(['postfix', 'start'], { check: true });

@@ -4,8 +4,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { simpleParser } from 'mailparser';
 import { Bootstrap } from '../../lib/bootstrap/bootstrap';
+import { SES_HOST, type Standin, World } from '../harness/world';
 import { CREDS, describeWorld, options, SECRET_ID, SECRET_JSON } from './suite';
-import { SES_HOST, type Standin, World } from './world';
 
 jest.setTimeout(180000);
 

@@ -3,7 +3,7 @@
 // secret the fake `aws` returns, and the script's options.
 import type { BootstrapOptions } from '../../lib/bootstrap/options';
 import { SmtpPassword } from '../../lib/smtp/smtp-password';
-import { worldAvailable } from './world';
+import { worldAvailable } from '../harness/world';
 
 const unavailable = worldAvailable();
 if (unavailable && process.env.CI) throw new Error(`end-to-end suite cannot run in CI: ${unavailable}`);

@@ -9,8 +9,8 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { RelayTarget, SesRelay, SesSmtpCredentials } from '../../lib';
 import { programArchive } from '../../lib/bootstrap/program';
+import { type Standin, World } from '../harness/world';
 import { CREDS, describeWorld } from './suite';
-import { type Standin, World } from './world';
 
 jest.setTimeout(180000);
 

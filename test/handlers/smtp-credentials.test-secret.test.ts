@@ -1,4 +1,4 @@
-// testSecret and its SMTP probe against the SES stand-in (test/fixtures/ses-standin.ts) on
+// testSecret and its SMTP probe against the SES stand-in (test/harness/ses-standin.ts) on
 // loopback, over real TLS: a test CA signs a certificate for the SES host name, and the probe
 // connects to 127.0.0.1 while verifying the certificate for that name. The stand-in accepts only
 // the new credentials; no message is ever sent.

@@ -1,4 +1,4 @@
-// Runs the SES SMTP stand-in (test/fixtures/ses-standin.ts) as a child process on loopback and
+// Runs the SES SMTP stand-in (test/harness/ses-standin.ts) as a child process on loopback and
 // collects its JSON events; the accepted credentials go through the environment, never argv.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -27,7 +27,7 @@ export interface StandInOptions {
 
 export async function startStandIn(o: StandInOptions): Promise<StandIn> {
   const port = await freePort();
-  const args = [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(ROOT, 'test/fixtures/ses-standin.ts')];
+  const args = [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(ROOT, 'test/harness/ses-standin.ts')];
   args.push('--port', String(port), '--host', '127.0.0.1', '--key', o.tls.keyFile, '--cert', o.tls.certFile);
   args.push('--wrapper', o.wrapper ? 'yes' : 'no', '--mode', o.mode ?? 'accept', '--name', o.host, '--quota', '0');
   const proc: ChildProcess = spawn(process.execPath, args, {

@@ -1,17 +1,31 @@
 """ses-relay pacer: at most RATE recipients to SES in any second. A socketmap server (spawn(8) runs
 one per SMTP client) for smtp_reply_filter and smtp_delivery_status_filter; it answers "not found",
-late: each transaction waits for its turn, shared in STATE_FILE, right before MAIL FROM.
+late: each transaction waits right before MAIL FROM until the last K starts, shared in STATE_FILE
+by all SMTP clients, lie a window back (K recipients a window: RATE a second, or 1 in 1/RATE s).
 Usage: pacer.py RATE STATE_FILE (Python 3.6+, standard library only).
 """
 
 import fcntl
 import os
+import struct
 import sys
 import time
 
-# Turns 1 % longer than 1/RATE absorb 10 ms of variation in when SES counts; starts are 0.5 %
-# longer apart at least, to catch up after a late one.
-GUARD = 0.01
+# Windows 0.5 % longer than 1 s (1/RATE below 1/s): SES's clock and ours.
+GUARD = 0.005
+# The least round trip is that of this minute and the last (the least of a second or two missed a
+# moment's faster path in bench/relay.ts at 200/s, and SES refused a MAIL FROM), once a window's
+# replies and SAMPLES at least have come in it; until then a start counts from its reply (SES
+# counted it before), as a burst's first round trips, under the load of its TLS handshakes, are no
+# measure of the least (one counted from there let SES see 51 in a second at 50/s).
+EPOCH = 60
+SAMPLES = 20
+# STATE_FILE: this header, then the last K bookings (a time each), then the last K starts (a time
+# and when SES may have counted it, as of the least round trip; 0 until its MAIL FROM's reply).
+HEAD = struct.Struct("<8sQQQdddQQ")  # magic, K, bookings, starts; least round trip and replies: this epoch, last
+MAGIC = b"sespace3"
+ONE = struct.Struct("<d")
+TWO = struct.Struct("<dd")
 
 
 # The next netstring's payload; None when Postfix has closed the connection.
@@ -31,55 +45,132 @@ def read_query(stream):
     return payload
 
 
-# Applies step(free, last) -> (wait, free, last) to the schedule: the next free turn, the last start.
-def locked(fd, now, rate, step):
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    try:
+# The sliding window all SMTP clients share: a start waits until the K-th start before it lies a
+# window back. That start counts from when SES may have counted it: its start plus how much longer
+# its MAIL FROM's round trip took than the least of late (a slow path reaches SES late), so the
+# path's variations never put K + 1 recipients in one of SES's seconds.
+class Schedule:
+    def __init__(self, fd, rate):
+        self.fd = fd
+        self.k = max(1, int(rate))
+        self.window = max(1.0, self.k / rate)
+        self.span = self.window * (1 + GUARD)
+        self.limit = 60 + 1000 / rate  # a schedule further ahead is a clock that went back
+
+    def _get(self, form, offset):
+        raw = os.pread(self.fd, form.size, offset)
+        return form.unpack(raw) if len(raw) == form.size else (0.0,) * (form.size // 8)
+
+    def _booking(self, n):
+        return HEAD.size + 8 * (n % self.k)
+
+    def _start(self, n):
+        return HEAD.size + 8 * self.k + 16 * (n % self.k)
+
+    # Applies step(head) -> result under the lock; head: [magic, K, bookings, starts, least this epoch,
+    # least last epoch, epoch, replies this epoch, replies last epoch].
+    def _locked(self, now, step):
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
         try:
-            free, last = (float(v) for v in os.pread(fd, 64, 0).split())
-        except ValueError:
-            free = last = 0.0
-        if max(free, last) > now + 60 + 1000 / rate:  # a clock that went back, not a queue
-            free, last = now, 0.0
-        wait, free, last = step(free, last)
-        os.pwrite(fd, (b"%.9f %.9f" % (free, last)).ljust(64), 0)
-        return wait
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
+            raw = os.pread(self.fd, HEAD.size, 0)
+            head = list(HEAD.unpack(raw)) if len(raw) == HEAD.size else []
+            if head[:1] == [MAGIC] and head[1] != self.k:
+                self._resize(head)
+            # New, an earlier release's, or a clock gone back: a new schedule.
+            if head[:2] != [MAGIC, self.k] or (
+                head[2] and self._get(ONE, self._booking(head[2] - 1))[0] > now + self.limit
+            ):
+                os.ftruncate(self.fd, 0)
+                head = [MAGIC, self.k, 0, 0, float("inf"), float("inf"), 0.0, 0, 0]
+            result = step(head)
+            os.pwrite(self.fd, HEAD.pack(*head), 0)
+            return result
+        finally:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+    # Another rate's schedule (the rate changed; its SMTP clients may still deliver once): as many of
+    # its last bookings and starts as this rate's window holds, laid out for this one.
+    def _resize(self, head):
+        k, bookings, starts = head[1:4]
+        keep = min(k, self.k)
+        booked = [(n, self._get(ONE, HEAD.size + 8 * (n % k))) for n in range(max(0, bookings - keep), bookings)]
+        began = [(n, self._get(TWO, HEAD.size + 8 * k + 16 * (n % k))) for n in range(max(0, starts - keep), starts)]
+        os.ftruncate(self.fd, 0)
+        for n, at in booked:
+            os.pwrite(self.fd, ONE.pack(*at), self._booking(n))
+        for n, pair in began:
+            os.pwrite(self.fd, TWO.pack(*pair), self._start(n))
+        head[1] = self.k
+
+    def _book(self, head, now):
+        n = head[2]
+        at = now if n < self.k else max(now, self._get(ONE, self._booking(n))[0] + self.span)
+        os.pwrite(self.fd, ONE.pack(at), self._booking(n))
+        head[2] = n + 1
+        return at
+
+    # Books a place in the window for a transaction; returns the seconds to sleep until it.
+    def book(self, now):
+        return self._locked(now, lambda head: self._book(head, now) - now)
+
+    # Starts a transaction now if the window allows it: (0, (start number, now)); else (seconds to
+    # wait, None). A start whose reply has not come counts as SES counting it a window later.
+    def start(self, now):
+        def step(head):
+            n = head[3]
+            if n >= self.k:
+                began, counted = self._get(TWO, self._start(n))
+                at = (counted if counted >= began else began + self.window) + self.span
+                if at > now:
+                    return at - now, None
+            os.pwrite(self.fd, TWO.pack(now, 0.0), self._start(n))
+            head[3] = n + 1
+            return 0, (n, now)
+
+        return self._locked(now, step)
+
+    # The reply to the MAIL FROM of start number N (at BEGAN) came now: SES counted it at most this
+    # round trip's excess over the least of late (a loaded host's or path's slowness counts).
+    def replied(self, now, n, began):
+        def step(head):
+            epoch = now // EPOCH
+            if epoch != head[6]:
+                head[5], head[8] = (head[4], head[7]) if epoch == head[6] + 1 else (float("inf"), 0)
+                head[4], head[6], head[7] = float("inf"), epoch, 0
+            head[4], head[7] = min(head[4], now - began), head[7] + 1
+            least = min(head[4], head[5]) if head[7] + head[8] >= max(self.k, SAMPLES) else 0
+            if head[3] - n <= self.k and self._get(TWO, self._start(n))[0] == began:
+                late = min(now - began - least, self.window)
+                os.pwrite(self.fd, TWO.pack(began, began + late), self._start(n))
+
+        self._locked(now, step)
+
+    # A recipient SES has counted already (a message's further recipient): it fills a place now.
+    def counted(self, now):
+        def step(head):
+            self._book(head, now)
+            os.pwrite(self.fd, TWO.pack(now, now), self._start(head[3]))
+            head[3] += 1
+
+        self._locked(now, step)
 
 
-# Books the next free turn; returns the seconds until it starts.
-def book_turn(fd, rate, now):
-    return locked(fd, now, rate, lambda free, last: (max(now, free) - now, max(now, free) + (1 + GUARD) / rate, last))
-
-
-# Records a start at the earliest a gap after the last (one woken late must not start right behind
-# the next), or returns the seconds to wait; a message's further recipient (SES counted them at
-# once) never waits, but all next starts wait for it.
-def start_at(fd, rate, now, wait=True):
-    def step(free, last):
-        at = max(now, last + (1 + GUARD / 2) / rate)
-        if wait and at > now:
-            return at - now, free, last
-        return 0, max(free, at + (1 + GUARD) / rate), at
-
-    return locked(fd, now, rate, step)
-
-
-# Waits for a booked turn, then for the transaction's start.
-def take_turn(fd, rate, clock, sleep):
-    sleep(book_turn(fd, rate, clock()))
+# Waits for a place in the window, then starts: returns (start number, start time).
+def take_turn(schedule, clock, sleep):
+    sleep(schedule.book(clock()))
     while True:
-        wait = start_at(fd, rate, clock())
-        if not wait:
-            return
+        wait, turn = schedule.start(clock())
+        if turn:
+            return turn
         sleep(wait)
 
 
 def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
     fd = os.open(state_file, os.O_RDWR | os.O_CREAT, 0o600)
+    schedule = Schedule(fd, rate)
     armed = 1  # 250 replies to take as an RSET check
     covered = False  # the delivery's first recipient had its turn
+    sent = None  # the start whose MAIL FROM awaits its reply (the next reply after the turn)
     try:
         while True:
             query = read_query(stdin)
@@ -87,11 +178,15 @@ def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
                 return
             name, _, key = query.partition(b" ")
             code = key[:4]
-            # Before MAIL FROM: the AUTH reply, or the reply to the RSET checking a cached connection
-            # (the first 250 after a delivery; two after a failure: Postfix may abort it with RSET).
             if name == b"reply":
+                if sent:
+                    schedule.replied(clock(), *sent)
+                    sent = None
+                # Before MAIL FROM: the AUTH reply, or the reply to the RSET checking a cached
+                # connection (the first 250 after a delivery; two after a failure: Postfix may abort
+                # it with RSET).
                 if code == b"235 " or (code == b"250 " and armed):
-                    take_turn(fd, rate, clock, sleep)
+                    sent = take_turn(schedule, clock, sleep)
                     covered = True
                     armed = armed - 1 if code == b"250 " else 0
                 elif code[:3] == b"220":  # a new connection
@@ -100,7 +195,7 @@ def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
                 armed = max(armed, 1)
             else:
                 if not covered:
-                    start_at(fd, rate, clock(), False)
+                    schedule.counted(clock())
                 covered = False
                 armed = max(armed, 1 if key[:1] == b"2" else 2)
             stdout.write(b"9:NOTFOUND ,")

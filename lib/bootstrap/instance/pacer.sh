@@ -84,6 +84,9 @@ configure_rate() {
   read -r conns RATE_NOTE <<<"$(pace_for "$rate")"
   RATE_NOTE+=$share
   want default_destination_concurrency_limit "$conns"
+  # All of them from the first delivery on: Postfix's slow start (5, then one more per round of
+  # deliveries) would hold a burst's first second below the rate.
+  want initial_destination_concurrency "$conns"
   # 0s: the pacer spaces deliveries (an older release set whole seconds here).
   want smtp_destination_rate_delay 0s
   # postconf(5): the relay host name, without [] or port.

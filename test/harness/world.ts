@@ -9,7 +9,8 @@ import { createInterface } from 'node:readline';
 import type { Writable } from 'node:stream';
 
 const ROOT = join(__dirname, '..', '..');
-const FIXTURES = join(ROOT, 'test', 'fixtures');
+// The stand-ins this world runs (the SES and metadata stand-ins, the delay proxy, `aws`) live beside it.
+const HARNESS = __dirname;
 export const SES_HOST = 'email-smtp.eu-west-1.amazonaws.com';
 
 export interface RunResult {
@@ -116,14 +117,15 @@ export class Standin {
   }
 
   /**
-   * The most recipients accepted within any sliding second, by MAIL FROM time, among the messages
+   * The most recipients accepted within any sliding second, by the stand-in's own clock at their
+   * MAIL FROM (`countedAt`; `at` is when the event reached this process), among the messages
    * received from the `from`-th on.
    */
   busiestSecond(from = 0): number {
     const times = this.events
       .filter((e) => e.event === 'message')
       .slice(from)
-      .flatMap((e) => Array((e.to as string[]).length).fill(e.at as number))
+      .flatMap((e) => Array((e.to as string[]).length).fill(e.countedAt as number))
       .sort((a, b) => a - b);
     let most = 0;
     for (let i = 0, j = 0; i < times.length; i++) {
@@ -242,7 +244,7 @@ export class World {
         '--',
         process.execPath,
         join(ROOT, 'node_modules/tsx/dist/cli.mjs'),
-        join(FIXTURES, fixture),
+        join(HARNESS, fixture),
         ...args,
       ],
       { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'inherit'], detached: true },
@@ -315,7 +317,7 @@ export class World {
     const secretFile = join(this.dir, 'secret.json');
     writeFileSync(secretFile, secretJson, { mode: 0o600 });
     return {
-      PATH: `${FIXTURES}:${process.env.PATH}`,
+      PATH: `${HARNESS}:${process.env.PATH}`,
       FAKE_AWS_SECRET_FILE: secretFile,
       FAKE_AWS_SECRET_ID: secretId,
       FAKE_AWS_REGION: region,
