@@ -158,7 +158,7 @@ describe('SesRelayHub', () => {
   test('send rate: read at boot with ses:GetAccount by default, or fixed by maxSendRate', () => {
     const byDefault = relayStack().template();
     // The hub's two relays each keep to half of the account's rate.
-    expect(JSON.stringify(userDataParts(byDefault))).toContain("MAX_SEND_RATE='0'\\nRELAYS='2'\\n");
+    expect(JSON.stringify(userDataParts(byDefault))).toContain("MAX_SEND_RATE='0'\\nRELAY_COUNT='2'\\n");
     byDefault.hasResourceProperties('AWS::IAM::Policy', {
       Roles: [{ Ref: Match.stringLikeRegexp('HubInstanceRole') }],
       PolicyDocument: { Statement: Match.arrayWith([{ Action: 'ses:GetAccount', Effect: 'Allow', Resource: '*' }]) },

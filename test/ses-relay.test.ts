@@ -176,7 +176,7 @@ describe('SesRelay', () => {
     new SesRelay(f.stack, 'Other', { credentials: f.credentials, configurationSet: good }).configure(
       RelayTarget.fromInstance(instance),
     );
-    expect(userDataText(Template.fromStack(f.stack), 'instance')).toContain("CONFIGURATION_SET='relay-set'");
+    expect(userDataText(Template.fromStack(f.stack), 'instance')).toContain("CONFIGURATION_SET_NAME='relay-set'");
   });
 
   test('credentials imported from a secret of another region: the relay reads that secret there, with no key id', () => {

@@ -39,9 +39,9 @@ export function renderSettings(o: ResolvedBootstrapOptions): string {
     ['SECRET_REGION', o.secretRegion],
     ['RELAY_NETWORKS', o.relayNetworks.join(' ')],
     ['PEER_NETWORKS', o.peerNetworks.join(' ')],
-    ['CONFIGURATION_SET', o.configurationSetName],
+    ['CONFIGURATION_SET_NAME', o.configurationSetName],
     ['MAX_SEND_RATE', String(o.maxSendRate)],
-    ['RELAYS', String(o.relayCount)],
+    ['RELAY_COUNT', String(o.relayCount)],
     ['LIFECYCLE_HOOK', o.lifecycleHook],
     ['SIGNAL_RESOURCE', o.signalResource],
   ];

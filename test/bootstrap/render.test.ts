@@ -92,16 +92,16 @@ describe('rendered script', () => {
         "SECRET_REGION='eu-west-1'",
         "RELAY_NETWORKS='10.0.0.0/16'",
         "PEER_NETWORKS=''",
-        "CONFIGURATION_SET='cs'",
+        "CONFIGURATION_SET_NAME='cs'",
         "MAX_SEND_RATE='0'",
-        "RELAYS='1'",
+        "RELAY_COUNT='1'",
         "LIFECYCLE_HOOK=''",
         "SIGNAL_RESOURCE=''",
         '',
       ].join('\n'),
     );
     expect(renderSettings(resolveBootstrapOptions({ ...BASE, maxSendRate: 14, relayCount: 3 }))).toContain(
-      "MAX_SEND_RATE='14'\nRELAYS='3'\n",
+      "MAX_SEND_RATE='14'\nRELAY_COUNT='3'\n",
     );
   });
 

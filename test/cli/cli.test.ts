@@ -76,8 +76,8 @@ describe('ses-relay render', () => {
     expect(r.stdout).toMatch(/^#!\/bin\/bash\n/);
     expect(r.stdout).toContain("RELAY_NETWORKS='10.0.0.0/16 10.1.0.0/16'");
     expect(r.stdout).toContain("SES_PORT='2587'");
-    expect(r.stdout).toContain("CONFIGURATION_SET='cs'");
-    expect(r.stdout).toContain("MAX_SEND_RATE='28'\nRELAYS='2'\n");
+    expect(r.stdout).toContain("CONFIGURATION_SET_NAME='cs'");
+    expect(r.stdout).toContain("MAX_SEND_RATE='28'\nRELAY_COUNT='2'\n");
   });
 
   test('prints cloud-config with --format cloud-config', async () => {

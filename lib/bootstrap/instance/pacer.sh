@@ -52,7 +52,7 @@ install_pacer() {
   want smtp_delivery_status_filter "socketmap:unix:private/ses-pace:pace"
 }
 
-# RATE / RELAYS to 6 digits: more than 0 for all the options accept (1 / 1000 relays is 0.001).
+# RATE / RELAY_COUNT to 6 digits: more than 0 for all the options accept (1 / 1000 relays is 0.001).
 share_of() {
   awk -v r="$1" -v n="$2" 'BEGIN { printf "%.6g\n", r / n }'
 }
@@ -75,10 +75,10 @@ read_quota() {
 configure_rate() {
   local rate=$MAX_SEND_RATE conns share=''
   [ "$rate" != 0 ] || rate=$(read_quota)
-  # RELAYS relays send with the account's rate at once: this one keeps to its share.
-  if [ "$RELAYS" != 1 ]; then
-    rate=$(share_of "$rate" "$RELAYS")
-    share=" (its share of a rate for $RELAYS relays)"
+  # RELAY_COUNT relays send with the account's rate at once: this one keeps to its share.
+  if [ "$RELAY_COUNT" != 1 ]; then
+    rate=$(share_of "$rate" "$RELAY_COUNT")
+    share=" (its share of a rate for $RELAY_COUNT relays)"
   fi
   install_pacer "$rate"
   read -r conns RATE_NOTE <<<"$(pace_for "$rate")"

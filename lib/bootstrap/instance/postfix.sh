@@ -91,9 +91,9 @@ configure_configuration_set() {
   # Earlier releases' header tables: ours to undo.
   [ "$(postconf -h header_checks)" != "regexp:$PF/ses_header_checks" ] || want header_checks ''
   [ "$(postconf -h smtp_header_checks)" != "regexp:$PF/ses_smtp_header_checks" ] || want smtp_header_checks ''
-  if [ -n "$CONFIGURATION_SET" ]; then
+  if [ -n "$CONFIGURATION_SET_NAME" ]; then
     install_helper configuration_set.py
-    put_service ses-cset unix "ses-cset  unix  -       n       n       -       -       spawn user=ses-relay argv=$PYTHON -I -S $HELPERS/configuration_set.py $CONFIGURATION_SET"
+    put_service ses-cset unix "ses-cset  unix  -       n       n       -       -       spawn user=ses-relay argv=$PYTHON -I -S $HELPERS/configuration_set.py $CONFIGURATION_SET_NAME"
     want internal_mail_filter_classes bounce
   fi
   # Ours last in each list of milters, the host's own kept.
@@ -101,7 +101,7 @@ configure_configuration_set() {
     list=", $(postconf -h "$p")"
     list=${list%, "$CSET_MILTER"}
     list=${list#, }
-    [ -z "$CONFIGURATION_SET" ] || list=${list:+$list, }$CSET_MILTER
+    [ -z "$CONFIGURATION_SET_NAME" ] || list=${list:+$list, }$CSET_MILTER
     want "$p" "$list"
   done
 }
