@@ -20,8 +20,11 @@ export enum DmarcPolicy {
 
 /** One DNS record to create (where no hosted zone is given). */
 export interface DnsRecord {
-  readonly type: string;
+  /** CNAME, MX or TXT. */
+  readonly recordType: string;
+  /** The record's name. */
   readonly name: string;
+  /** The record's value, as it goes in the zone. */
   readonly value: string;
 }
 
@@ -116,12 +119,16 @@ export class MailIdentity extends Construct {
         }
       } else {
         for (const r of this.identity.dkimRecords)
-          this.dnsRecords.push({ type: 'CNAME', name: r.name, value: r.value });
+          this.dnsRecords.push({ recordType: 'CNAME', name: r.name, value: r.value });
         this.dnsRecords.push(
-          { type: 'MX', name: this.mailFromDomain, value: `10 feedback-smtp.${Stack.of(this).region}.amazonses.com` },
-          { type: 'TXT', name: this.mailFromDomain, value: '"v=spf1 include:amazonses.com ~all"' },
+          {
+            recordType: 'MX',
+            name: this.mailFromDomain,
+            value: `10 feedback-smtp.${Stack.of(this).region}.amazonses.com`,
+          },
+          { recordType: 'TXT', name: this.mailFromDomain, value: '"v=spf1 include:amazonses.com ~all"' },
         );
-        if (dmarc) this.dnsRecords.push({ type: 'TXT', name: `_dmarc.${domain}`, value: `"${dmarc}"` });
+        if (dmarc) this.dnsRecords.push({ recordType: 'TXT', name: `_dmarc.${domain}`, value: `"${dmarc}"` });
       }
     }
 

@@ -176,9 +176,9 @@ export class MailRelayStack extends Stack {
     let dkim = 0;
     for (const r of this.mail.dnsRecords) {
       const name = Token.isUnresolved(r.name) ? `Dkim${++dkim}` : r.name.replace(/[^A-Za-z0-9]/g, '');
-      new CfnOutput(this, `DnsRecord${r.type}${name}`, {
+      new CfnOutput(this, `DnsRecord${r.recordType}${name}`, {
         description: 'DNS record to create',
-        value: `${r.type} ${r.name} ${r.value}`,
+        value: `${r.recordType} ${r.name} ${r.value}`,
       });
     }
     new CfnOutput(this, 'NextStep', {

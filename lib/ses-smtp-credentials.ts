@@ -211,9 +211,10 @@ export class SesSmtpCredentials extends Construct implements ISesSmtpCredentials
   /**
    * The SMTP user name (the access key id) the custom resource last stored; not a secret. It
    * changes when CloudFormation changes the credentials; a rotation changes the key without
-   * changing this attribute (relays read the secret, not this).
+   * changing this attribute (relays read the secret, not this). Always set here; optional only
+   * because imported credentials (`fromSecret`) have none.
    */
-  readonly accessKeyId: string;
+  readonly accessKeyId?: string;
 
   constructor(scope: Construct, id: string, props: SesSmtpCredentialsProps = {}) {
     super(scope, id);
