@@ -157,7 +157,7 @@ describeBuilt('a separate CDK app using the packed package', () => {
     expect(modules).not.toContain('commander');
     expect(modules).not.toContain('@aws-sdk');
     const cli = join(dir, 'app', 'node_modules', '.bin', 'ses-relay');
-    const password = execFileSync(cli, ['smtp-password', '--region', 'eu-central-1'], {
+    const password = execFileSync(cli, ['smtp-password', '--smtp-region', 'eu-central-1'], {
       input: 'some+secret+key\n',
       encoding: 'utf8',
     });

@@ -136,7 +136,7 @@ describeReady('a Python CDK app using the wheel', () => {
   test('its ses-relay command is the CLI, with no Node.js packages installed', () => {
     const out = run(
       join(VENV, 'bin', 'ses-relay'),
-      ['smtp-password', '--region', 'eu-central-1'],
+      ['smtp-password', '--smtp-region', 'eu-central-1'],
       dir,
       'some+secret+key\n',
     );
