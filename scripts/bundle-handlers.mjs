@@ -1,14 +1,12 @@
-// Build step (run by `npm run build`, hence by `npm ci` through `prepare`): makes the compiled CLI
-// executable (npx runs the root package's bin in place, and tsc writes it 0644), copies the
-// instance program (lib/bootstrap/instance) next to the compiled generator, and bundles each Lambda handler
+// Build step (run by `npm run build`, hence by `npm ci` through `prepare`): copies the instance
+// program (lib/bootstrap/instance) next to the compiled generator, and bundles each Lambda handler
 // with esbuild, so that `cdk synth` never bundles (and never needs Docker).
-import { chmodSync, cpSync, existsSync, readdirSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildSync } from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-chmodSync(join(root, 'dist/bin/ses-relay.js'), 0o755);
 cpSync(join(root, 'lib/bootstrap/instance'), join(root, 'dist/lib/bootstrap/instance'), { recursive: true });
 
 const handlers = join(root, 'lib/handlers');

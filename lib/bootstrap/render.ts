@@ -5,7 +5,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { stringify } from 'yaml';
 import { BootstrapFormat } from './options';
 import {
   INSTALLED_SCRIPT_PATH,
@@ -136,5 +135,6 @@ export function renderBootstrap(
     ],
     runcmd: [[CLOUD_CONFIG_SCRIPT_PATH]],
   };
-  return `#cloud-config\n${stringify(doc, { lineWidth: 0 })}`;
+  // As JSON, which is YAML too: cloud-init reads it, and the package needs no YAML writer at run time.
+  return `#cloud-config\n${JSON.stringify(doc, null, 2)}\n`;
 }

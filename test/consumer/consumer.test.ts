@@ -141,10 +141,27 @@ describeBuilt('a separate CDK app using the packed package', () => {
       'package/dist/handlers/smtp-credentials/index.js',
       'package/dist/lib/bootstrap/instance/boot.sh',
       'package/dist/lib/bootstrap/instance/pacer.py',
+      'package/.jsii',
     ]) {
       expect(files).toContain(f);
     }
     expect(files.filter((f) => /^package\/(test|lib|scripts|bench)\//.test(f))).toEqual([]);
+    // The CLI and the handlers are bundled: their sources' compiled copies would be dead weight.
+    expect(files.filter((f) => /^package\/dist\/lib\/(cli|handlers\/.*\/index)/.test(f))).toEqual([]);
+  });
+
+  test('it has no dependencies: its CLI runs without commander or the AWS SDK installed', () => {
+    const installed = JSON.parse(readFileSync(join(dir, 'app', 'node_modules', 'ses-relay', 'package.json'), 'utf8'));
+    expect(installed.dependencies ?? {}).toEqual({});
+    const modules = readdirSync(join(dir, 'app', 'node_modules'));
+    expect(modules).not.toContain('commander');
+    expect(modules).not.toContain('@aws-sdk');
+    const cli = join(dir, 'app', 'node_modules', '.bin', 'ses-relay');
+    const password = execFileSync(cli, ['smtp-password', '--smtp-region', 'eu-central-1'], {
+      input: 'some+secret+key\n',
+      encoding: 'utf8',
+    });
+    expect(password).toBe('BMXhUYlu5Z3gSXVQORxlVa7XPaz91aGWdfHxvkOZdWZ2\n'); // a published vector (test/smtp)
   });
 
   test('it installs with a single aws-cdk-lib and constructs (peer dependencies)', () => {
