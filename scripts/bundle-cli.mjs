@@ -8,6 +8,7 @@ import { chmodSync, existsSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { writeLicenses } from './licenses.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outfile = join(root, 'dist/bin/ses-relay.js');
@@ -30,7 +31,7 @@ const compiledLibrary = {
   },
 };
 
-await build({
+const { metafile } = await build({
   entryPoints: [join(root, 'bin/ses-relay.ts')],
   outfile,
   bundle: true,
@@ -40,6 +41,8 @@ await build({
   minify: true,
   logLevel: 'warning',
   plugins: [compiledLibrary],
+  metafile: true,
 });
+writeLicenses(root, metafile, outfile);
 // npx runs the root package's bin in place: it must be executable.
 chmodSync(outfile, 0o755);

@@ -1,19 +1,20 @@
-// Build step (run by `npm run build`, hence by `npm ci` through `prepare`): copies the instance
-// program (lib/bootstrap/instance) next to the compiled generator, and bundles each Lambda handler
-// with esbuild, so that `cdk synth` never bundles (and never needs Docker).
-import { cpSync, existsSync, readdirSync } from 'node:fs';
+// Build step (run by `npm run build`, hence by `npm ci` through `prepare`): bundles each Lambda
+// handler with esbuild for the runtime it runs on, so that `cdk synth` never bundles (and never
+// needs Docker); the licences of the code it carries go beside it.
+import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildSync } from 'esbuild';
+import { writeLicenses } from './licenses.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-cpSync(join(root, 'lib/bootstrap/instance'), join(root, 'dist/lib/bootstrap/instance'), { recursive: true });
 
 const handlers = join(root, 'lib/handlers');
 for (const name of existsSync(handlers) ? readdirSync(handlers) : []) {
-  buildSync({
+  const outfile = join(root, 'dist/handlers', name, 'index.js');
+  const { metafile } = buildSync({
     entryPoints: [join(handlers, name, 'index.ts')],
-    outfile: join(root, 'dist/handlers', name, 'index.js'),
+    outfile,
     bundle: true,
     platform: 'node',
     target: 'node24',
@@ -21,5 +22,7 @@ for (const name of existsSync(handlers) ? readdirSync(handlers) : []) {
     minify: true,
     legalComments: 'none',
     logLevel: 'warning',
+    metafile: true,
   });
+  writeLicenses(root, metafile, outfile);
 }

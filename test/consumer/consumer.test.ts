@@ -139,6 +139,9 @@ describeBuilt('a separate CDK app using the packed package', () => {
       'package/dist/lib/index.d.ts',
       'package/dist/bin/ses-relay.js',
       'package/dist/handlers/smtp-credentials/index.js',
+      // The bundled third-party code's licence texts travel with it.
+      'package/dist/bin/ses-relay.js.LICENSES.txt',
+      'package/dist/handlers/smtp-credentials/index.js.LICENSES.txt',
       'package/dist/lib/bootstrap/instance/boot.sh',
       'package/dist/lib/bootstrap/instance/pacer.py',
       'package/.jsii',
