@@ -82,10 +82,27 @@ function subjects(standin: Standin): string[] {
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => `m${i + 1}`);
 
-/** Marks the instance terminating (as the group's lifecycle hook does) and runs the periodic job. */
+const DRAIN_LOG = '/var/log/ses-relay-drain.log';
+
+/**
+ * Marks the instance terminating (as the group's lifecycle hook does) and runs the periodic job;
+ * what it logs also goes to DRAIN_LOG while it runs, for a test to follow.
+ */
 function terminate(r: Relay, instanceId: string, env: NodeJS.ProcessEnv) {
   r.setMetadata(metadata(instanceId, 'Terminated'));
-  return r.world.execAsync(['bash', '/usr/local/lib/ses-relay/refresh.sh'], { ...r.env, ...env });
+  return r.world.execAsync(['bash', '-c', `bash /usr/local/lib/ses-relay/refresh.sh 2> >(tee ${DRAIN_LOG} >&2)`], {
+    ...r.env,
+    ...env,
+  });
+}
+
+/** Waits until the running drain has logged a line matching `line` (a machine under load is slow). */
+async function drainLogged(r: Relay, line: RegExp): Promise<void> {
+  for (let i = 0; i < 1200; i++) {
+    if (line.test(r.world.exec(['cat', DRAIN_LOG]).stdout)) return;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  throw new Error(`the drain never logged ${line}`);
 }
 
 const completeCall = `autoscaling complete-lifecycle-action --lifecycle-hook-name ${HOOK} --auto-scaling-group-name ses-relay-group --lifecycle-action-result CONTINUE --instance-id i-0relay --region eu-west-1`;
@@ -166,7 +183,9 @@ describeWorld('a relay leaving its group while SES is down, SES coming back', ()
     await r.world.submitMany(50);
     await waitQueued(r.world, 50);
     const drain = terminate(r, 'i-0relay', { SES_RELAY_STALL_SECONDS: '60' });
-    await new Promise((res) => setTimeout(res, 3000));
+    // SES stays down until the drain has counted the queue (not a fixed wait: under load the job
+    // may take seconds to get there, and SES back sooner would empty the queue before it).
+    await drainLogged(r, /terminating: draining \d+ queued/);
     // The boot run again meanwhile (by hand, or a tool re-applying user data) changes nothing: the
     // relay does not listen again and take mail the instance would take with it.
     const again = await r.world.execAsync(['bash', '/usr/local/lib/ses-relay/boot.sh'], r.env);
