@@ -22,6 +22,14 @@ const num = (key: string, decimal: boolean, what: string): number | undefined =>
   return value;
 };
 const rotationDays = num('rotationPeriod', false, 'whole days between rotations, e.g. 30');
+/** A switch context key: true or false (anything else is refused, not taken for true). */
+const flag = (key: string, byDefault: boolean): boolean => {
+  const v = ctx(key);
+  if (v === undefined) return byDefault;
+  if (v !== 'true' && v !== 'false')
+    throw new Error(`context ${key}: invalid value ${JSON.stringify(v)}: true or false`);
+  return v === 'true';
+};
 
 new MailRelayStack(app, ctx('stackName') ?? 'SesRelay', {
   env: {
@@ -32,7 +40,7 @@ new MailRelayStack(app, ctx('stackName') ?? 'SesRelay', {
   emailAddress: ctx('emailAddress'),
   hostedZoneId: ctx('hostedZoneId'),
   dmarcPolicy: dmarc as DmarcPolicy | undefined,
-  createConfigurationSet: ctx('createConfigurationSet') !== 'false',
+  createConfigurationSet: flag('createConfigurationSet', true),
   sandboxRecipients: list('sandboxRecipients'),
   fromAddresses: list('fromAddresses'),
   vpcCidr: ctx('vpcCidr'),
@@ -40,7 +48,7 @@ new MailRelayStack(app, ctx('stackName') ?? 'SesRelay', {
   smtpPort: num('smtpPort', false, 'a port number, e.g. 587'),
   maxSendRate: num('maxSendRate', true, 'recipients per second, e.g. 14'),
   relayCount: num('relayCount', false, 'how many relays, e.g. 2'),
-  rotation: ctx('rotation') !== 'false',
+  rotation: flag('rotation', true),
   rotationPeriod: rotationDays === undefined ? undefined : Duration.days(rotationDays),
 });
 app.synth();

@@ -13,7 +13,7 @@ import type * as iam from 'aws-cdk-lib/aws-iam';
 export class RelayTarget {
   /** An EC2 instance: its user data and its role. */
   static fromInstance(instance: ec2.Instance): RelayTarget {
-    return new RelayTarget(instance.userData, instance, 'the instance');
+    return new RelayTarget(instance.userData, instance, `the instance ${instance.node.path}`);
   }
 
   /** The instances of an Auto Scaling group made with user data (not with a launch template). */
@@ -27,7 +27,11 @@ export class RelayTarget {
 
   /** The instances a launch template launches: it needs `userData` and `role`. */
   static fromLaunchTemplate(template: ec2.LaunchTemplate): RelayTarget {
-    return new RelayTarget(template.userData, template, 'the launch template (give it a userData)');
+    return new RelayTarget(
+      template.userData,
+      template,
+      `the launch template ${template.node.path} (give it a userData)`,
+    );
   }
 
   /** Any user data, and the principal its instances run as. */

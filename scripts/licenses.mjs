@@ -13,15 +13,24 @@ export function writeLicenses(root, metafile, outfile) {
     const dir = join(root, input.slice(0, m.index + m[0].length));
     if (packages.has(dir)) continue;
     const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
-    const file = readdirSync(dir).find((f) => /^(licen[cs]e|copying)(\.|$)/i.test(f));
+    const files = readdirSync(dir);
+    const read = (pattern) => {
+      const file = files.find((f) => pattern.test(f));
+      return file && existsSync(join(dir, file)) ? readFileSync(join(dir, file), 'utf8').trim() : undefined;
+    };
+    const licence = read(/^(licen[cs]e|copying)(\.|$)/i);
+    const notice = read(/^notice(\.|$)/i);
     packages.set(dir, {
       name: `${manifest.name}@${manifest.version}`,
       license: manifest.license ?? 'see the text',
-      text:
-        file && existsSync(join(dir, file))
-          ? readFileSync(join(dir, file), 'utf8').trim()
-          : '(no licence file in the package)',
+      text: licence === undefined ? undefined : notice === undefined ? licence : `${licence}\n\n${notice}`,
     });
+  }
+  // A package without a licence file of its own takes the text of another with the same licence.
+  for (const p of packages.values()) {
+    p.text ??=
+      [...packages.values()].find((o) => o.text !== undefined && o.license === p.license)?.text ??
+      `(${p.license}; the package carries no licence text)`;
   }
   // Packages with the same text (the AWS SDK's many modules) share one copy of it.
   const byText = new Map();

@@ -160,6 +160,7 @@ describe('input validation', () => {
     [{ relayCount: 'two' }, 'context relayCount: invalid value "two": how many relays, e.g. 2'],
     [{ relayCount: '0' }, 'SesRelay/Hub/Relay: relayCount: invalid relay count 0'],
     [{ dmarcPolicy: 'maybe' }, 'context dmarcPolicy: invalid value "maybe": allowed: none, quarantine, reject'],
+    [{ rotation: 'no' }, 'context rotation: invalid value "no": true or false'],
     [{ rotationPeriod: '30d' }, 'context rotationPeriod: invalid value "30d": whole days between rotations, e.g. 30'],
     [{ rotationPeriod: '400' }, 'SesRelay/Smtp: rotationPeriod: got 400 days; allowed: whole days from 1 to 365'],
   ])('the app refuses the context %j', (context, message) => {

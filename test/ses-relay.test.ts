@@ -224,7 +224,7 @@ describe('SesRelay', () => {
     expect(JSON.stringify(Template.fromStack(f.stack).findResources('AWS::IAM::Policy'))).toContain('s3:GetObject');
     const bare = new ec2.LaunchTemplate(f.stack, 'Bare', { role });
     expect(() => RelayTarget.fromLaunchTemplate(bare)).toThrow(
-      'RelayTarget: the launch template (give it a userData) has no user data',
+      'RelayTarget: the launch template Apps/Bare (give it a userData) has no user data',
     );
   });
 });

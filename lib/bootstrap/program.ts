@@ -15,6 +15,9 @@ export const PROGRAM_PATH = '/usr/local/lib/ses-relay';
 /** The boot entry, linked where the generated user data of earlier releases installed the script. */
 export const INSTALLED_SCRIPT_PATH = '/usr/local/sbin/ses-relay-bootstrap';
 
+/** What drain.sh writes first: the relay is being terminated and never serves again (see boot.sh). */
+export const DRAINING_PATH = '/run/ses-relay/draining';
+
 /** The settings file the generated stub writes and every job of the program reads. */
 export const SETTINGS_PATH = '/etc/ses-relay/settings';
 

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { BootstrapFormat } from './options';
 import {
+  DRAINING_PATH,
   INSTALLED_SCRIPT_PATH,
   PROGRAM_PATH,
   ProgramText,
@@ -55,6 +56,8 @@ export function renderInstaller(o: ResolvedBootstrapOptions, fetch: string[]): s
   const settings = renderSettings(o);
   const eof = 'SES_RELAY_SETTINGS_EOF';
   return [
+    // A relay its group is terminating stays as it is: no new settings or program under its drain.
+    `if [ -f ${DRAINING_PATH} ]; then echo 'ses-relay: this relay is draining (its group is terminating it): left out of service, nothing changed' >&2; exit 0; fi`,
     'umask 022',
     // A half-done earlier install leaves nothing behind that this one would mix with.
     `rm -rf ${PROGRAM_PATH}.new`,

@@ -145,6 +145,7 @@ describeBuilt('a separate CDK app using the packed package', () => {
       'package/dist/lib/bootstrap/instance/boot.sh',
       'package/dist/lib/bootstrap/instance/pacer.py',
       'package/.jsii',
+      'package/LICENSE',
     ]) {
       expect(files).toContain(f);
     }

@@ -186,11 +186,17 @@ describeWorld('a relay leaving its group while SES is down, SES coming back', ()
     // SES stays down until the drain has counted the queue (not a fixed wait: under load the job
     // may take seconds to get there, and SES back sooner would empty the queue before it).
     await drainLogged(r, /terminating: draining \d+ queued/);
-    // The boot run again meanwhile (by hand, or a tool re-applying user data) changes nothing: the
-    // relay does not listen again and take mail the instance would take with it.
-    const again = await r.world.execAsync(['bash', '/usr/local/lib/ses-relay/boot.sh'], r.env);
-    expect(again.stderr).toContain('this relay is draining (its group is terminating it): left out of service');
-    expect(again.code).toBe(0);
+    // The user data run again meanwhile (a tool re-applying it), or the boot by hand, changes
+    // nothing: no new settings or program under the drain, and the relay does not listen again and
+    // take mail the instance would take with it.
+    const settings = r.world.read('/etc/ses-relay/settings');
+    const userData = r.world.runScript(Bootstrap.render({ ...OPTIONS, relayCount: 3 }), r.env, 'again.sh');
+    const boot = await r.world.execAsync(['bash', '/usr/local/lib/ses-relay/boot.sh'], r.env);
+    for (const again of [userData, boot]) {
+      expect(again.stderr).toContain('this relay is draining (its group is terminating it): left out of service');
+      expect(again.code).toBe(0);
+    }
+    expect(r.world.read('/etc/ses-relay/settings')).toBe(settings);
     expect(r.world.exec(['ss', '-Hltn']).stdout).not.toMatch(/:25\b/);
     await r.standin.setMode('accept');
     const result = await drain;

@@ -23,8 +23,7 @@ const SNAPSHOT_REGION = 'eu-west-1';
 
 /**
  * The sending identity and the region. The account stays a deploy-time value (the one deployed
- * to): no account id in the snapshot, and lib/ses-relay.ts cannot yet render a literal group ARN
- * (a concrete account with @aws-cdk/core:enablePartitionLiterals, which integ-runner sets).
+ * to): no account id in the snapshot.
  * integ-runner synthesizes the snapshot with fixed CDK_INTEG_* values (region test-region, zone
  * Z23ABC4XYZL05B of example.com) and deploys without them: then SES_RELAY_INTEG_DOMAIN with
  * SES_RELAY_INTEG_HOSTED_ZONE_ID (verified by itself through Route 53), or SES_RELAY_INTEG_EMAIL

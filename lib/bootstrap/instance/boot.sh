@@ -25,7 +25,10 @@ main() {
   # One job at a time with the periodic refresh (and the drain it runs).
   mkdir -p "$RUN_DIR"
   exec 9>"$RUN_DIR/refresh.lock"
-  flock -w 300 9 || die "another ses-relay job has held $RUN_DIR/refresh.lock for 5 minutes (a drain?)"
+  if ! flock -w 300 9; then
+    left_out_of_service && return 0
+    die "another ses-relay job has held $RUN_DIR/refresh.lock for 5 minutes"
+  fi
   left_out_of_service && return 0
   load_settings
   detect_os

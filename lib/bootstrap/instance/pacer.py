@@ -13,6 +13,13 @@ import time
 
 # Windows 0.5 % longer than 1 s (1/RATE below 1/s): SES's clock and ours.
 GUARD = 0.005
+# Postfix's socketmap client gives up after 100 s (a lookup error, the mail deferred, and a place
+# booked for nothing). A turn further off than this is not waited for: the reply that would start
+# the transaction is answered with a 454 instead, so Postfix defers the mail, which takes a turn
+# on a later try (a share below 1/90 per second: one delivery every 90 s or more).
+MAX_WAIT = 90
+DEFER = b"OK 454 4.7.0 ses-relay pacer: no turn within 90 s at this relay's share of the send rate"
+
 # The least round trip is that of this minute and the last (the least of a second or two missed a
 # moment's faster path in bench/relay.ts at 200/s, and SES refused a MAIL FROM), once a window's
 # replies and SAMPLES at least have come in it; until then a start counts from its reply (SES
@@ -109,9 +116,16 @@ class Schedule:
         head[2] = n + 1
         return at
 
-    # Books a place in the window for a transaction; returns the seconds to sleep until it.
+    # Books a place in the window for a transaction; returns the seconds to sleep until it, or None
+    # (nothing booked) when the place lies more than MAX_WAIT ahead.
     def book(self, now):
-        return self._locked(now, lambda head: self._book(head, now) - now)
+        def step(head):
+            n = head[2]
+            if n >= self.k and self._get(ONE, self._booking(n))[0] + self.span - now > MAX_WAIT:
+                return None
+            return self._book(head, now) - now
+
+        return self._locked(now, step)
 
     # Starts a transaction now if the window allows it: (0, (start number, now)); else (seconds to
     # wait, None). A start whose reply has not come counts as SES counting it a window later.
@@ -155,13 +169,20 @@ class Schedule:
         self._locked(now, step)
 
 
-# Waits for a place in the window, then starts: returns (start number, start time).
+# Waits for a place in the window, then starts: returns (start number, start time), or None when
+# the turn lies more than MAX_WAIT ahead (Postfix would have given up waiting).
 def take_turn(schedule, clock, sleep):
-    sleep(schedule.book(clock()))
+    begun = clock()
+    wait = schedule.book(begun)
+    if wait is None:
+        return None
+    sleep(wait)
     while True:
         wait, turn = schedule.start(clock())
         if turn:
             return turn
+        if clock() + wait - begun > MAX_WAIT:
+            return None
         sleep(wait)
 
 
@@ -187,8 +208,13 @@ def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
                 # it with RSET).
                 if code == b"235 " or (code == b"250 " and armed):
                     sent = take_turn(schedule, clock, sleep)
+                    # Without a turn, the delivery is deferred: it never reaches SES, takes no place.
                     covered = True
                     armed = armed - 1 if code == b"250 " else 0
+                    if sent is None:
+                        stdout.write(b"%d:%s," % (len(DEFER), DEFER))
+                        stdout.flush()
+                        continue
                 elif code[:3] == b"220":  # a new connection
                     armed = 0
             elif key.startswith(b"4.4."):  # never reached SES
