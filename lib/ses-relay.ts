@@ -114,25 +114,24 @@ export class SesRelay extends Construct {
     }
     let relay: RelaySettings;
     try {
-      relay = resolveRelaySettings({
-        relayNetworks: props.relayNetworks,
-        peerNetworks: props.peerNetworks,
-        configurationSetName: standIn(
-          props.configurationSet?.configurationSetName,
-          'ses-relay-configuration-set-placeholder',
-          this.tokens,
-        ),
-        maxSendRate: props.maxSendRate,
-        relayCount: props.relayCount,
-        ...(props.group ? this.groupOptions(props.group) : {}),
-      });
-    } catch (err) {
-      // The message starts with the option's name: the prop's, or the configuration set's attribute.
-      const message = (err as Error).message.replace(
-        /^configurationSetName: /,
-        'configurationSet.configurationSetName: ',
+      relay = resolveRelaySettings(
+        {
+          relayNetworks: props.relayNetworks,
+          peerNetworks: props.peerNetworks,
+          configurationSetName: standIn(
+            props.configurationSet?.configurationSetName,
+            'ses-relay-configuration-set-placeholder',
+            this.tokens,
+          ),
+          maxSendRate: props.maxSendRate,
+          relayCount: props.relayCount,
+          ...(props.group ? this.groupOptions(props.group) : {}),
+        },
+        // The props have the options' names, but for the configuration set's.
+        (o) => (o === 'configurationSetName' ? 'configurationSet.configurationSetName' : o),
       );
-      throw new Error(`${this.node.path}: ${message}`);
+    } catch (err) {
+      throw new Error(`${this.node.path}: ${(err as Error).message}`);
     }
     this.resolved = {
       smtpRegion: credentials.smtpRegion,

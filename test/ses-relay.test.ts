@@ -221,7 +221,12 @@ describe('SesRelay', () => {
     const userData = ec2.UserData.forLinux();
     new SesRelay(f.stack, 'Relay', { credentials: f.credentials }).configure(RelayTarget.fromUserData(userData, role));
     expect(userData.render()).toContain('/usr/local/lib/ses-relay/boot.sh');
-    expect(JSON.stringify(Template.fromStack(f.stack).findResources('AWS::IAM::Policy'))).toContain('s3:GetObject');
+    // The role given, and no other, may read the program and the secret.
+    const policies = Object.values(Template.fromStack(f.stack).findResources('AWS::IAM::Policy')).filter((p) =>
+      JSON.stringify(p.Properties.PolicyDocument).includes('s3:GetObject'),
+    );
+    expect(policies.map((p) => p.Properties.Roles)).toEqual([[f.stack.resolve(role.roleName)]]);
+    expect(JSON.stringify(policies[0].Properties.PolicyDocument)).toContain('secretsmanager:GetSecretValue');
     const bare = new ec2.LaunchTemplate(f.stack, 'Bare', { role });
     expect(() => RelayTarget.fromLaunchTemplate(bare)).toThrow(
       'RelayTarget: the launch template Apps/Bare (give it a userData) has no user data',

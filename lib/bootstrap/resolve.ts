@@ -63,17 +63,24 @@ const SECRET_ID = /^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:)
 const LIFECYCLE_HOOK = /^[A-Za-z0-9_./-]{1,255}$/;
 const SIGNAL_RESOURCE = /^[A-Za-z][A-Za-z0-9-]{0,127}\/[A-Za-z0-9]{1,255}$/;
 
-/** Runs a check, its message prefixed with the option's name. */
-function option<T, R>(name: string, value: T, check: (v: T) => R): R {
-  try {
-    return check(value);
-  } catch (err) {
-    throw new Error(`${name}: ${(err as Error).message}`);
-  }
+/** How the caller names an option in its errors: as it is, as a CLI flag, as a construct's prop. */
+export type OptionLabel = (option: keyof BootstrapOptions) => string;
+const asIs: OptionLabel = (o) => o;
+
+/** Runs checks whose messages start with the option's name, as `label` gives it. */
+function checker(label: OptionLabel) {
+  return <T, R>(name: keyof BootstrapOptions, value: T, check: (v: T) => R): R => {
+    try {
+      return check(value);
+    } catch (err) {
+      throw new Error(`${label(name)}: ${(err as Error).message}`);
+    }
+  };
 }
 
 /** The relay side, checked; errors start with the option's name (as SesRelay's prop is named). */
-export function resolveRelaySettings(o: RelayOptions): RelaySettings {
+export function resolveRelaySettings(o: RelayOptions, label: OptionLabel = asIs): RelaySettings {
+  const option = checker(label);
   const lifecycleHook = o.lifecycleHook ?? '';
   option('lifecycleHook', lifecycleHook, (h) => {
     if (h !== '' && !LIFECYCLE_HOOK.test(h)) {
@@ -108,7 +115,12 @@ export function resolveRelaySettings(o: RelayOptions): RelaySettings {
  * is allowed otherwise. `warnings`: findings that should not stop anyone (a region where SES SMTP
  * is not known to us).
  */
-export function resolveBootstrapOptions(o: BootstrapOptions, warnings: string[] = []): ResolvedBootstrapOptions {
+export function resolveBootstrapOptions(
+  o: BootstrapOptions,
+  warnings: string[] = [],
+  label: OptionLabel = asIs,
+): ResolvedBootstrapOptions {
+  const option = checker(label);
   const smtpRegion = option('smtpRegion', o.smtpRegion, checkRegion);
   const secretRegion = option('secretRegion', o.secretRegion ?? smtpRegion, checkRegion);
   option('secretId', o.secretId ?? '', (id) => {
@@ -136,6 +148,6 @@ export function resolveBootstrapOptions(o: BootstrapOptions, warnings: string[] 
     tlsMode,
     secretId: o.secretId,
     secretRegion,
-    ...resolveRelaySettings(o),
+    ...resolveRelaySettings(o, label),
   };
 }

@@ -63,12 +63,11 @@ export async function renderCommand(options: RenderOptions, io: CliIo): Promise<
   let text: string;
   try {
     text = renderBootstrap(
-      resolveBootstrapOptions(bootstrap, warnings),
+      resolveBootstrapOptions(bootstrap, warnings, flag),
       (options.format ?? BootstrapFormat.SHELL) as BootstrapFormat,
     );
   } catch (err) {
-    // The message starts with the option's name: the command line's is its kebab-case form.
-    throw new UsageError((err as Error).message.replace(/^([a-zA-Z]+): /, (_, name: string) => `${flag(name)}: `));
+    throw new UsageError((err as Error).message);
   }
   for (const warning of warnings) io.stderr(`warning: ${warning}\n`);
   io.stdout(text);

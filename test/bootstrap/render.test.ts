@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { parse } from 'yaml';
+import { Bootstrap } from '../../lib/bootstrap/bootstrap';
 import { BootstrapFormat, type BootstrapOptions } from '../../lib/bootstrap/options';
 import {
   GROUP_ONLY_FILES,
@@ -17,18 +18,15 @@ import {
 } from '../../lib/bootstrap/program';
 import {
   CLOUD_CONFIG_SCRIPT_PATH,
-  renderBootstrap as renderResolved,
-  renderScript as renderResolvedScript,
   renderS3Installer,
   renderSettings,
   USER_DATA_LIMIT,
 } from '../../lib/bootstrap/render';
 import { resolveBootstrapOptions } from '../../lib/bootstrap/resolve';
 
-// The renderers take resolved options; these resolve them first, as the CLI does.
-const renderScript = (o: BootstrapOptions) => renderResolvedScript(resolveBootstrapOptions(o));
-const renderBootstrap = (o: BootstrapOptions, format?: BootstrapFormat) =>
-  renderResolved(resolveBootstrapOptions(o), format);
+// Bootstrap.render resolves the options, then renders (the shell script by default).
+const renderScript = (o: BootstrapOptions) => Bootstrap.render(o);
+const renderBootstrap = Bootstrap.render;
 
 const BASE: BootstrapOptions = {
   smtpRegion: 'eu-west-1',
