@@ -121,6 +121,8 @@ test('a secret that cannot be read: a message naming it and the region, exit 1',
     code: 1,
     stderr: `ses-relay: cannot read the credentials ${SECRET} in eu-central-1: ResourceNotFoundException: Secrets Manager can't find the specified secret.\n`,
   });
+  // The secret was asked for where it lives, not in the SES region.
+  expect(await sm.call(0).thisValue.config.region()).toBe('eu-central-1');
 });
 
 test('a bad --secret-region: exit 2', async () => {

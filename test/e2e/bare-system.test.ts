@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { simpleParser } from 'mailparser';
 import { Bootstrap } from '../../lib/bootstrap/bootstrap';
 import { SmtpPassword } from '../../lib/smtp/smtp-password';
-import { holdNamespaces, makeTestTls, type RunResult, SES_HOST, Standin } from '../harness/world';
+import { holdNamespaces, makeWorldTls, type RunResult, SES_HOST, Standin } from '../harness/world';
 
 const ROOT = join(__dirname, '..', '..');
 const FIXTURES = join(ROOT, 'test', 'fixtures');
@@ -67,7 +67,7 @@ class BareWorld {
   constructor(suite: string, aptConf = '', mirror = join(CACHE, suite, 'mirror')) {
     execFileSync('bash', [join(FIXTURES, 'bare-debian.sh'), suite, CACHE], { stdio: 'pipe', timeout: 900000 });
     mkdirSync(join(this.dir, 'tls'));
-    makeTestTls(join(this.dir, 'tls'));
+    makeWorldTls(join(this.dir, 'tls'));
     mkdirSync(this.root);
     execFileSync('tar', ['-xf', join(CACHE, suite, 'rootfs.tar'), '-C', this.root]);
     if (aptConf) writeFileSync(join(this.root, 'etc/apt/apt.conf.d/99image'), aptConf);

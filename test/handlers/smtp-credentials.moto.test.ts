@@ -28,8 +28,8 @@ import { SMTPServer } from 'smtp-server';
 import type * as rotationModule from '../../lib/handlers/smtp-credentials/rotation';
 import type { SmtpCredentialsProperties, StoredCredentials } from '../../lib/handlers/smtp-credentials/types';
 import { SmtpPassword } from '../../lib/smtp/smtp-password';
+import { makeTestTls } from '../harness/tls';
 import { describeMoto, type Moto, startMoto } from '../helpers/moto';
-import { makeTestTls } from '../helpers/tls';
 
 jest.setTimeout(120000);
 

@@ -13,8 +13,8 @@ import {
   smtpAuthenticateWithRetry,
 } from '../../lib/handlers/smtp-credentials/smtp-probe';
 import type { StoredCredentials } from '../../lib/handlers/smtp-credentials/types';
+import { makeTestTls, type TestTls } from '../harness/tls';
 import { type StandIn, startStandIn } from '../helpers/standin';
-import { makeTestTls, type TestTls } from '../helpers/tls';
 
 jest.setTimeout(60000);
 

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Writable } from 'node:stream';
+import { selfSignedCertificate, signedCertificate } from './tls';
 
 const ROOT = join(__dirname, '..', '..');
 // The stand-ins this world runs (the SES and metadata stand-ins, the delay proxy, `aws`) live beside it.
@@ -28,45 +29,12 @@ export function worldAvailable(): string | undefined {
   return undefined;
 }
 
-function openssl(args: string[], cwd: string): void {
-  execFileSync('openssl', args, { cwd, stdio: 'pipe' });
-}
-
 /** A CA, a certificate for the SES host signed by it, one for another name, and a self-signed one. */
-function makeTls(dir: string): void {
-  // A new 2048-bit RSA key in NAME.key, and a request (or self-signed certificate) for CN.
-  const req = (name: string, cn: string, out: string[]) =>
-    openssl(['req', ...out, '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-subj', `/CN=${cn}`], dir);
-  const selfSigned = (name: string, cn: string, extra: string[] = []) =>
-    req(name, cn, ['-x509', '-days', '2', '-out', `${name}.crt`, ...extra]);
-  const signed = (name: string, host: string) => {
-    req(name, host, ['-new', '-out', `${name}.csr`]);
-    writeFileSync(join(dir, `${name}.ext`), `subjectAltName=DNS:${host}\n`);
-    openssl(
-      [
-        'x509',
-        '-req',
-        '-in',
-        `${name}.csr`,
-        '-CA',
-        'ca.crt',
-        '-CAkey',
-        'ca.key',
-        '-CAcreateserial',
-        '-days',
-        '2',
-        '-extfile',
-        `${name}.ext`,
-        '-out',
-        `${name}.crt`,
-      ],
-      dir,
-    );
-  };
-  selfSigned('ca', 'ses-relay test CA');
-  signed('ses', SES_HOST);
-  signed('impostor', 'other.example.net');
-  selfSigned('selfsigned', SES_HOST, ['-addext', `subjectAltName=DNS:${SES_HOST}`]);
+export function makeWorldTls(dir: string): void {
+  selfSignedCertificate(dir, 'ca', 'ses-relay test CA');
+  signedCertificate(dir, 'ses', SES_HOST);
+  signedCertificate(dir, 'impostor', 'other.example.net');
+  selfSignedCertificate(dir, 'selfsigned', SES_HOST, ['-addext', `subjectAltName=DNS:${SES_HOST}`]);
 }
 
 /** Starts `unshare ... sleep infinity` and waits until it is in its own network namespace. */
@@ -199,7 +167,7 @@ export class World {
     this.dir = mkdtempSync(join(tmpdir(), 'ses-relay-e2e-'));
     this.tls = join(this.dir, 'tls');
     execFileSync('mkdir', ['-p', this.tls]);
-    makeTls(this.tls);
+    makeWorldTls(this.tls);
     // The holder keeps the namespaces alive; everything else joins them with nsenter.
     this.holder = namespaceHolder(['--mount', '--net', '--uts', '--propagation', 'private']);
   }
@@ -522,9 +490,4 @@ export class World {
 /** Starts a process holding new namespaces (`unshare FLAGS`) for a world built elsewhere. */
 export function holdNamespaces(flags: string[]): ChildProcess {
   return namespaceHolder(flags);
-}
-
-/** Writes the test CA and the certificates signed by it (ca, ses, impostor, selfsigned) to `dir`. */
-export function makeTestTls(dir: string): void {
-  makeTls(dir);
 }

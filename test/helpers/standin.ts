@@ -3,8 +3,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { TestTls } from '../harness/tls';
 import { freePort } from './moto';
-import type { TestTls } from './tls';
 
 const ROOT = join(__dirname, '..', '..');
 

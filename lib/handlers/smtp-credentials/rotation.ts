@@ -11,6 +11,7 @@
 // asked for by hand within an hour of the last one is refused rather than cut off relays that
 // have not refreshed yet.
 
+import { SES_SMTP_FIPS_REGIONS, smtpEndpoint } from '../../smtp/endpoints';
 import { type SmtpProbeOptions, smtpAuthenticateWithRetry } from './smtp-probe';
 import {
   CURRENT,
@@ -108,13 +109,9 @@ export async function createSecret(
       `version ${token} of ${state.arn} names access key ${pending.username}, which no longer exists; the current credentials stay, and the next rotation starts afresh`,
     );
   }
-  // An older rotation that never finished: its label moves to this version, its key goes below.
-  if (state.pending && state.pending.id !== token) {
-    await cancelPending(state, user, `rotation ${token} replaces it`);
-  }
-  const held = await keyIds(user);
+  // A rotation refused (the previous key still in its grace period) changes nothing: checked first.
   const previous = state.previous?.value?.username;
-  if (previous && previous !== current.username && held.includes(previous) && state.current) {
+  if (previous && previous !== current.username && (await keyIds(user)).includes(previous) && state.current) {
     const since = await versionCreated(state.arn, state.current.id);
     const keptUntil = (since?.getTime() ?? 0) + (options.previousKeyMinLifetimeMs ?? PREVIOUS_KEY_MIN_LIFETIME_MS);
     if (Date.now() < keptUntil) {
@@ -123,6 +120,11 @@ export async function createSecret(
       );
     }
   }
+  // An older rotation that never finished: its label moves to this version, its key goes below.
+  if (state.pending && state.pending.id !== token) {
+    await cancelPending(state, user, `rotation ${token} replaces it`);
+  }
+  const held = await keyIds(user);
   for (const key of held) {
     if (key !== current.username) await deleteKey(user, key, 'the rotation needs its slot; relays use the current key');
   }
@@ -143,8 +145,9 @@ export async function setSecret(_secretId: string, token: string): Promise<void>
 
 /** Where testSecret authenticates: the SES endpoint of the region (Lambda blocks port 25: 587 then). */
 export function probeTarget(value: StoredCredentials): { host: string; port: number } {
-  const regional = new RegExp(`^email-smtp(-fips)?\\.${value.region.replace(/[^a-z0-9-]/g, '')}\\.amazonaws\\.com$`);
-  const host = regional.test(value.endpoint) ? value.endpoint : `email-smtp.${value.region}.amazonaws.com`;
+  const regional = [smtpEndpoint(value.region)];
+  if (SES_SMTP_FIPS_REGIONS.includes(value.region)) regional.push(smtpEndpoint(value.region, true));
+  const host = regional.includes(value.endpoint) ? value.endpoint : regional[0];
   return { host, port: value.port === 25 ? 587 : value.port };
 }
 
