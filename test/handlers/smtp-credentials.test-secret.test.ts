@@ -76,6 +76,15 @@ test('the pending credentials authenticate over STARTTLS on 587: the step passes
   expect(logged.join('\n')).not.toContain(NEW.password);
 });
 
+test('a secret naming a VPC endpoint and port 25: testSecret authenticates at the regional endpoint on 587', async () => {
+  const s = await standIn();
+  pending({ ...NEW, endpoint: 'vpce-0abc-123.email-smtp.eu-west-1.vpce.amazonaws.com', port: 25 });
+  // connectTo/connectPort only reroute the TCP connection: the name verified over TLS is the target's.
+  await testSecret(SECRET, TOKEN, { connectTo: '127.0.0.1', connectPort: s.port, ca: tls.ca });
+  expect(auths(s)).toEqual([{ event: 'auth', method: 'PLAIN', user: NEW.username, ok: true, secure: true }]);
+  expect(logged.join('\n')).toContain(`testSecret: SES at ${HOST}:587 accepted access key ${NEW.username}`);
+});
+
 test('the TLS wrapper ports (465, 2465) authenticate from the first byte', async () => {
   const s = await standIn({ wrapper: true });
   await smtpAuthenticate({ host: HOST, port: 465, connectTo: '127.0.0.1', connectPort: s.port, ...cred(), ca: tls.ca });
