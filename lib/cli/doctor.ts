@@ -12,6 +12,7 @@ import {
   type GetEmailIdentityCommandOutput,
   SESv2Client,
 } from '@aws-sdk/client-sesv2';
+import { errorName, isGone } from '../private/aws-errors';
 import { checkRegion } from '../smtp/endpoints';
 import type { CliIo } from './io';
 import { UsageError } from './io';
@@ -40,10 +41,6 @@ export interface DoctorReport {
   readonly identity: string;
   readonly canSend: boolean;
   readonly checks: DoctorCheck[];
-}
-
-function errorName(err: unknown): string {
-  return (err as { name?: string }).name ?? 'Error';
 }
 
 async function identityOrNull(client: SESv2Client, name: string): Promise<GetEmailIdentityCommandOutput | null> {
@@ -203,7 +200,7 @@ export async function credentialsChecks(
   try {
     user = (await iam.send(new GetAccessKeyLastUsedCommand({ AccessKeyId: keyId }))).UserName;
   } catch (err) {
-    if (!['NoSuchEntityException', 'NoSuchEntity', 'NotFoundException'].includes(errorName(err))) throw err;
+    if (!isGone(err)) throw err;
   }
   const created = user
     ? (await iam.send(new ListAccessKeysCommand({ UserName: user }))).AccessKeyMetadata?.find(

@@ -17,6 +17,7 @@ import {
   SecretsManagerClient,
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
+import { errorName, isGone } from '../../private/aws-errors';
 import { SmtpPassword } from '../../smtp/smtp-password';
 import type { StoredCredentials } from './types';
 
@@ -49,13 +50,6 @@ export function failure(what: string, err: unknown): Error {
   const e = err as { name?: string; message?: string };
   return new Error(`${what}: ${e.name ?? 'Error'}: ${e.message ?? String(err)}`);
 }
-
-export function errorName(err: unknown): string | undefined {
-  return (err as { name?: string }).name;
-}
-
-const gone = (err: unknown) =>
-  ['NoSuchEntityException', 'NoSuchEntity', 'NotFoundException'].includes(errorName(err) ?? '');
 
 export interface Version {
   readonly id: string;
@@ -169,7 +163,7 @@ export async function keyIds(userName: string): Promise<string[]> {
     const out = await iam.send(new ListAccessKeysCommand({ UserName: userName }));
     return (out.AccessKeyMetadata ?? []).map((k) => k.AccessKeyId ?? '').filter((id) => id !== '');
   } catch (err) {
-    if (gone(err)) return [];
+    if (isGone(err)) return [];
     throw failure(`cannot list the access keys of ${userName}`, err);
   }
 }
@@ -180,7 +174,7 @@ export async function ownerOf(accessKeyId: string): Promise<string | undefined> 
     const out = await iam.send(new GetAccessKeyLastUsedCommand({ AccessKeyId: accessKeyId }));
     return out.UserName;
   } catch (err) {
-    if (gone(err)) return undefined;
+    if (isGone(err)) return undefined;
     throw Object.assign(failure(`cannot tell which user access key ${accessKeyId} belongs to`, err), {
       name: errorName(err),
     });
@@ -217,7 +211,7 @@ export async function deleteKey(hintUser: string, accessKeyId: string, why: stri
     await iam.send(new DeleteAccessKeyCommand({ UserName: user, AccessKeyId: accessKeyId }));
     log(`deleted access key ${accessKeyId} of ${user} (${why})`);
   } catch (err) {
-    if (gone(err)) {
+    if (isGone(err)) {
       log(`access key ${accessKeyId} of ${user} was already gone`);
       return;
     }
