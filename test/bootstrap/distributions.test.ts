@@ -106,15 +106,16 @@ describeNs('install.sh per distribution, against a stand-in package manager', ()
     );
   });
 
+  // Postfix reads the hashed directory where there is one (postfix.sh), the probe the bundle.
   test.each([
-    ['debian', 'ca-certificates.crt', '/etc/ssl/certs/ca-certificates.crt'],
-    ['ubuntu', 'ca-certificates.crt', '/etc/ssl/certs/ca-certificates.crt'],
-    ['rocky', 'ca-bundle.crt', '/etc/pki/tls/certs/ca-bundle.crt'],
-    ['amzn', 'ca-bundle.crt', '/etc/pki/tls/certs/ca-bundle.crt'],
-  ])('%s trusts the CA bundle %s', (id, _name, bundle) => {
+    ['debian', 'ca-certificates.crt', '/etc/ssl/certs/ca-certificates.crt', '/etc/ssl/certs'],
+    ['ubuntu', 'ca-certificates.crt', '/etc/ssl/certs/ca-certificates.crt', '/etc/ssl/certs'],
+    ['rocky', 'ca-bundle.crt', '/etc/pki/tls/certs/ca-bundle.crt', ''],
+    ['amzn', 'ca-bundle.crt', '/etc/pki/tls/certs/ca-bundle.crt', ''],
+  ])('%s trusts the CA bundle %s (and the hashed directory %j)', (id, _name, bundle, dir) => {
     const version = { debian: '12', ubuntu: '24.04', rocky: '9.6', amzn: '2023' }[id];
-    const r = run(osRelease(id, version), '. "$P/install.sh" && detect_os && echo "$CA_FILE"');
-    expect(r.stdout.trim()).toBe(bundle);
+    const r = run(osRelease(id, version), '. "$P/install.sh" && detect_os && echo "$CA_FILE|$CA_DIR"');
+    expect(r.stdout.trim()).toBe(`${bundle}|${dir}`);
   });
 
   test.each([

@@ -86,6 +86,46 @@ print(json.dumps({"replies": out.getvalue().decode(), "waits": waits}))
   return JSON.parse(r.stdout);
 }
 
+/**
+ * Runs pacer.serve on queries that each arrive at a time of their own ([seconds, query] pairs; the
+ * clock also moves with the pacer's sleeps); returns each wait it slept.
+ */
+function serveTimed(steps: [number, string][], rate: number, state: string): number[] {
+  const driver = `
+import io, json, sys
+sys.path.insert(0, sys.argv[1])
+import pacer
+steps = json.loads(sys.stdin.read())
+now = [steps[0][0]]
+waits = []
+def sleep(s):
+    waits.append(s)
+    now[0] += s
+class Timed:
+    def __init__(self):
+        self.data, self.marks = b"", []
+        for at, q in steps:
+            self.marks.append((len(self.data), at))
+            self.data += q.encode()
+        self.pos = 0
+    def read(self, n):
+        for start, at in self.marks:
+            if start == self.pos:
+                now[0] = max(now[0], at)
+        out = self.data[self.pos:self.pos + n]
+        self.pos += len(out)
+        return out
+pacer.serve(Timed(), io.BytesIO(), float(sys.argv[2]), sys.argv[3], clock=lambda: now[0], sleep=sleep)
+print(json.dumps(waits))
+`;
+  const r = spawnSync('python3', ['-c', driver, join(PACER, '..'), String(rate), state], {
+    input: JSON.stringify(steps),
+    encoding: 'utf8',
+  });
+  if (r.status !== 0) throw new Error(r.stderr);
+  return JSON.parse(r.stdout);
+}
+
 function stateFile(): string {
   return join(mkdtempSync(join(tmpdir(), 'ses-relay-pacer-')), 'schedule');
 }
@@ -161,7 +201,7 @@ print(json.dumps(out))`,
   });
 
   test("a start counts from when SES may have counted it: before 20 replies (a burst's first, under the load of its handshakes), from its reply", () => {
-    // At 1/s: the first MAIL FROM's reply came after 20 ms; the next start waits a window after it.
+    // At 1/s: the first DATA command's reply came after 20 ms; the next start waits a window after it.
     const out = schedule(
       1,
       `
@@ -172,9 +212,9 @@ print(json.dumps([s.start(1001.005)[0], s.start(1001.025)[0]]))`,
     expect(us(out)).toEqual([0.02, 0]);
   });
 
-  test('...then from its start, later by as much as its MAIL FROM round trip took longer than the least', () => {
-    // At 1/s: 20 round trips of 20 ms (the least), then one of 50 ms: that MAIL FROM may have
-    // reached SES 30 ms later than it left, so the next start waits a window and 30 ms after it.
+  test('...then from its start, later by as much as its round trip (turn to DATA reply) took longer than the least', () => {
+    // At 1/s: 20 round trips of 20 ms (the least), then one of 50 ms: that DATA command may have
+    // reached SES 30 ms later than the least allows, so the next start waits a window and 30 ms after it.
     const out = schedule(
       1,
       `
@@ -190,7 +230,44 @@ print(json.dumps([s.start(t + 1.005)[0], s.start(t + 1.035)[0]]))`,
     expect(us(out)).toEqual([0.03, 0]);
   });
 
-  test('a MAIL FROM whose reply never came (a connection lost) counts as SES counting it a window after its start', () => {
+  test("a start counts from its DATA command's reply (where SES counts a message), not its MAIL FROM's", () => {
+    // At 1/s, one connection: MAIL FROM answered 20 ms after the turn, the recipient too, but DATA
+    // only 300 ms after it (SES slow): the next transaction, at 1000.4, waits for its booking (a
+    // window after the first's) and then 0.3 s more, until a window after that reply.
+    const at = (t: number, q: string): [number, string] => [t, q];
+    const waits = serveTimed(
+      [
+        at(1000, NEW_CONNECTION),
+        at(1000.02, replies('250 Ok')),
+        at(1000.04, replies('250 Ok')),
+        at(1000.3, replies('354 End data with <CR><LF>.<CR><LF>')),
+        at(1000.32, replies('250 Ok 0100019a') + query('2.0.0')),
+        at(1000.4, RSET),
+      ],
+      1,
+      stateFile(),
+    );
+    expect(us(waits)).toEqual([0, 0.605, 0.3]);
+  });
+
+  test('a transaction SES refuses before DATA, or one Postfix aborts before MAIL FROM, holds its place a window from its start', () => {
+    // At 1/s: a MAIL FROM refused 20 ms after its turn, then the RSET aborting it and the check of
+    // the connection (each a turn): each waits a window after the one before, no longer.
+    const at = (t: number, q: string): [number, string] => [t, q];
+    const waits = serveTimed(
+      [
+        at(1000, NEW_CONNECTION),
+        at(1000.02, replies('454 Throttling failure') + query('4.7.0')),
+        at(1000.04, RSET),
+        at(1000.06, RSET + DELIVERY),
+      ],
+      1,
+      stateFile(),
+    );
+    expect(us(waits)).toEqual([0, 0.965, 1.005]);
+  });
+
+  test('a transaction whose DATA reply never came (a connection lost) counts as SES counting it a window after its start', () => {
     const out = schedule(1, 'print(json.dumps([s.start(1000)[0], s.start(1001.005)[0]]))') as number[];
     expect(us(out)).toEqual([0, 1]);
   });
@@ -252,10 +329,11 @@ print(json.dumps([s.start(t + 1.005)[0], s.start(t + 1.035)[0]]))`,
   });
 
   // Many SMTP client processes on a simulated clock, each delivering one recipient at a time, all
-  // through pacer.py's Schedule on one state file. Each MAIL FROM reaches SES a quarter of a
-  // delivery after its start plus up to `jitter` (the path's variations, which the pacer does not
-  // know), and its reply comes back as late again; the next turn is asked for half a delivery
-  // later. No sliding second of SES's ever holds more recipients than the rate.
+  // through pacer.py's Schedule on one state file. Each DATA command reaches SES (which counts the
+  // message there) a quarter of a delivery after its start plus up to `jitter` (the path's
+  // variations, which the pacer does not know), and its reply comes back as late again; the next
+  // turn is asked for half a delivery later. No sliding second of SES's ever holds more recipients
+  // than the rate.
   test.each([
     [50, 13, 0.06, 0],
     [50, 13, 0.06, 0.01],

@@ -177,7 +177,7 @@ describe('rendered script', () => {
       'want smtp_destination_rate_delay 0s',
       'want smtp_connection_cache_destinations "$SES_HOST"',
       'want smtp_tls_connection_reuse yes',
-      "sed -i -E 's/^#(tlsproxy[[:space:]])/\\1/'",
+      'put_service tlsproxy unix "tlsproxy  unix  -       -       n       -       0       tlsproxy"',
       'want minimal_backoff_time 10s',
     ]);
   });
@@ -206,14 +206,14 @@ describe('rendered script', () => {
     );
   });
 
-  // pace_for with the program's PER_CONNECTION (4) and MAX_CONNECTIONS (50).
+  // pace_for with the program's PER_CONNECTION (2) and MAX_CONNECTIONS (50).
   test.each([
     ['1', '1 at most 1 recipients/s, each delivery paced, over up to 1 connection(s)'],
     ['1.9', '1 at most 1.9 recipients/s, each delivery paced, over up to 1 connection(s)'],
-    ['4', '1 at most 4 recipients/s, each delivery paced, over up to 1 connection(s)'],
-    ['5', '2 at most 5 recipients/s, each delivery paced, over up to 2 connection(s)'],
-    ['50', '13 at most 50 recipients/s, each delivery paced, over up to 13 connection(s)'],
-    ['50.0', '13 at most 50.0 recipients/s, each delivery paced, over up to 13 connection(s)'],
+    ['4', '2 at most 4 recipients/s, each delivery paced, over up to 2 connection(s)'],
+    ['5', '3 at most 5 recipients/s, each delivery paced, over up to 3 connection(s)'],
+    ['50', '25 at most 50 recipients/s, each delivery paced, over up to 25 connection(s)'],
+    ['50.0', '25 at most 50.0 recipients/s, each delivery paced, over up to 25 connection(s)'],
     ['100000', '50 at most 100000 recipients/s, each delivery paced, over up to 50 connection(s)'],
     ['0.001', '1 at most 0.001 recipients/s, each delivery paced, over up to 1 connection(s)'],
   ])('pace_for %s: connections and log note', (rate, expected) => {

@@ -52,7 +52,7 @@ describeWorld('pacing to the send quota read from SES (30/s), 20 ms away, SES co
 
   test('the quota sets the pacer and the connections (all from the start); TLS reuse through tlsproxy is on; postfix check is clean', () => {
     expect(run.code).toBe(0);
-    expect(run.stderr).toContain('at most 30.0 recipients/s, each delivery paced, over up to 8 connection(s)');
+    expect(run.stderr).toContain('at most 30.0 recipients/s, each delivery paced, over up to 15 connection(s)');
     expect(
       world.exec([
         'postconf',
@@ -64,7 +64,7 @@ describeWorld('pacing to the send quota read from SES (30/s), 20 ms away, SES co
         'smtp_reply_filter',
         'smtp_delivery_status_filter',
       ]).stdout,
-    ).toBe('8\n8\n0s\nyes\nsocketmap:unix:private/ses-pace:reply\nsocketmap:unix:private/ses-pace:pace\n');
+    ).toBe('15\n15\n0s\nyes\nsocketmap:unix:private/ses-pace:reply\nsocketmap:unix:private/ses-pace:pace\n');
     expect(world.exec(['postconf', '-M', 'tlsproxy/unix']).stdout).toMatch(/^tlsproxy\s+unix\s.*tlsproxy$/m);
     expect(world.exec(['postconf', '-M', 'ses-pace/unix']).stdout).toMatch(
       /^ses-pace\s+unix\s+-\s+n\s+n\s+-\s+-\s+spawn user=ses-relay argv=\/usr\/bin\/python3 -I -S \/usr\/local\/libexec\/ses-relay\/pacer\.py 30\.0 \/var\/lib\/ses-relay\/schedule$/m,
@@ -75,13 +75,15 @@ describeWorld('pacing to the send quota read from SES (30/s), 20 ms away, SES co
   });
 
   test("a burst goes over few reused TLS connections, each delivery (each connection's first too) paced by an unprivileged pacer: never over the rate", async () => {
-    const count = 90;
+    // Six seconds of the quota, the benchmark's burst (bench/relay.ts): its 15 connections open at
+    // once, each then carrying twelve messages.
+    const count = 180;
     await world.submitMany(count);
     await standin.waitFor(() => standin.messages().length >= count, 60000, 'paced burst');
     // One TLS handshake (and AUTH) per ten messages at most: the connections were reused.
     expect(standin.count('secure')).toBeLessThanOrEqual(count / 10);
     expect(standin.count('auth')).toBeLessThanOrEqual(count / 10);
-    // Eight connections' first deliveries unpaced would make the first second hold 38.
+    // Fifteen connections' first deliveries unpaced would make the first second hold 45.
     expect(standin.count('throttled')).toBe(0);
     expect(standin.busiestSecond()).toBeLessThanOrEqual(32);
     // The pacer processes (spawn(8) runs them) and the users they run as.
@@ -119,8 +121,8 @@ describeWorld('pacing to the send quota read from SES (30/s), 20 ms away, SES co
     const env = { ...world.awsEnv(SECRET_ID, SECRET_JSON), FAKE_AWS_MAX_SEND_RATE: '60' };
     const again = world.runScript(Bootstrap.render(options()), env, 'again.sh');
     expect(again.code).toBe(0);
-    expect(again.stderr).toContain('at most 60 recipients/s, each delivery paced, over up to 15 connection(s)');
-    expect(world.exec(['postconf', '-h', 'default_destination_concurrency_limit']).stdout).toBe('15\n');
+    expect(again.stderr).toContain('at most 60 recipients/s, each delivery paced, over up to 30 connection(s)');
+    expect(world.exec(['postconf', '-h', 'default_destination_concurrency_limit']).stdout).toBe('30\n');
     // One pacer service, with the new rate: the old line was replaced, not kept beside it.
     expect(world.exec(['grep', '-c', '^ses-pace ', '/etc/postfix/master.cf']).stdout).toBe('1\n');
     expect(world.exec(['postconf', '-M', 'ses-pace/unix']).stdout).toContain(' 60 /var/lib/ses-relay/schedule\n');
@@ -152,32 +154,34 @@ describeWorld("the sandbox's quota of one message per second, 20 ms away", () =>
   });
 });
 
-describeWorld('one of two relays sharing a 10/s quota, SES counting recipients, 20 ms away', () => {
+describeWorld('one of two relays sharing a 10/s quota, SES counting a strict sliding second, 20 ms away', () => {
   let world: World;
   let standin: Standin;
   let run: ReturnType<World['runScript']>;
   beforeAll(async () => {
     // The stand-in allows this relay its half of the quota GetAccount reports.
-    ({ world, standin, run } = await quotaWorld(5, '10', { relayCount: 2 }));
+    ({ world, standin, run } = await quotaWorld(5, '10', { relayCount: 2 }, 'window'));
   });
   afterAll(() => world?.destroy());
 
   test('the relay keeps to its share: 5 recipients/s', () => {
     expect(run.code).toBe(0);
     expect(run.stderr).toContain(
-      'at most 5 recipients/s, each delivery paced, over up to 2 connection(s) (its share of a rate for 2 relays)',
+      'at most 5 recipients/s, each delivery paced, over up to 3 connection(s) (its share of a rate for 2 relays)',
     );
     expect(world.exec(['postconf', '-M', 'ses-pace/unix']).stdout).toContain(' 5 /var/lib/ses-relay/schedule\n');
   });
 
-  test('a message to ten recipients uses two seconds of a 5/s share: the mail after it waits, none throttled', async () => {
+  // SES takes a message's recipients in one transaction, all counted at its DATA command: one to
+  // more recipients than the rate is the one exception to "no second over the rate" (README).
+  test('a message to ten recipients at a 5/s share: the mail after it waits until the window has room again, none throttled', async () => {
     const to = Array.from({ length: 10 }, (_, i) => `list${i}@example.com`);
     world.sendmail('sender@example.com', to, 'Subject: to ten\n\nhello\n');
     await world.submitMany(5);
     await standin.waitFor(() => standin.messages().length >= 6, 60000, 'ten recipients, then five messages');
     expect(await world.waitForEmptyQueue()).toEqual([]);
-    // One message, ten recipients (the stand-in's bucket lets it overdraw), and the five messages
-    // after it held back until the share allows them: no 454.
+    // One message, ten recipients (the stand-in admits it while its second holds fewer than 5), and
+    // the five messages after it held back until the window allows them: no 454.
     expect(standin.messages().filter((m) => /^Subject: to ten$/m.test(m.raw))[0]?.to).toEqual(to);
     expect(standin.count('throttled')).toBe(0);
   });

@@ -86,7 +86,7 @@ export class Standin {
 
   /**
    * The most recipients accepted within any sliding second, by the stand-in's own clock at their
-   * MAIL FROM (`countedAt`; `at` is when the event reached this process), among the messages
+   * DATA command (`countedAt`; `at` is when the event reached this process), among the messages
    * received from the `from`-th on.
    */
   busiestSecond(from = 0): number {

@@ -16,8 +16,9 @@ version_lt() {
   [ "$1" != "$2" ] && [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n 1)" = "$1" ]
 }
 
-# Sets PKG (apt or dnf) and CA_FILE from /etc/os-release; refuses what we do not know, before
-# anything is installed.
+# Sets PKG (apt or dnf), CA_FILE (the CA bundle) and CA_DIR (the same CAs, one file each, hashed
+# for OpenSSL; none where the distribution keeps no such directory) from /etc/os-release; refuses
+# what we do not know, before anything is installed.
 detect_os() {
   [ -r /etc/os-release ] || die "cannot read /etc/os-release; supported: $SUPPORTED"
   local id ver name known
@@ -45,11 +46,11 @@ detect_os() {
   elif [[ " $known " != *" $ver "* ]]; then
     log "warning: $name $ver is not among the releases tested ($known); proceeding as for $name ${known##* }"
   fi
+  # shellcheck disable=SC2034 # read by postfix.sh
   if [ "$PKG" = apt ]; then
-    CA_FILE=/etc/ssl/certs/ca-certificates.crt
+    CA_FILE=/etc/ssl/certs/ca-certificates.crt CA_DIR=/etc/ssl/certs
   else
-    # shellcheck disable=SC2034 # read by postfix.sh
-    CA_FILE=/etc/pki/tls/certs/ca-bundle.crt
+    CA_FILE=/etc/pki/tls/certs/ca-bundle.crt CA_DIR=
   fi
 }
 

@@ -1,7 +1,9 @@
 """ses-relay pacer: at most RATE recipients to SES in any second. A socketmap server (spawn(8) runs
 one per SMTP client) for smtp_reply_filter and smtp_delivery_status_filter; it answers "not found",
 late: each transaction waits right before MAIL FROM until the last K starts, shared in STATE_FILE
-by all SMTP clients, lie a window back (K recipients a window: RATE a second, or 1 in 1/RATE s).
+by all SMTP clients, lie a window back (K recipients a window: RATE a second, or 1 in 1/RATE s),
+each counted from when SES may have counted it: at its DATA command, where SES answers a message
+over the rate.
 Usage: pacer.py RATE STATE_FILE (Python 3.6+, standard library only).
 """
 
@@ -20,15 +22,17 @@ GUARD = 0.005
 MAX_WAIT = 90
 DEFER = b"OK 454 4.7.0 ses-relay pacer: no turn within 90 s at this relay's share of the send rate"
 
+# A transaction's round trip runs from its turn (MAIL FROM goes out) to the reply to its DATA command
+# (SES counts the message at DATA: every command waits for its reply, as SES offers no PIPELINING).
 # The least round trip is that of this minute and the last (the least of a second or two missed a
-# moment's faster path in bench/relay.ts at 200/s, and SES refused a MAIL FROM), once a window's
+# moment's faster path in bench/relay.ts at 200/s, and SES refused a message), once a window's
 # replies and SAMPLES at least have come in it; until then a start counts from its reply (SES
 # counted it before), as a burst's first round trips, under the load of its TLS handshakes, are no
 # measure of the least (one counted from there let SES see 51 in a second at 50/s).
 EPOCH = 60
 SAMPLES = 20
 # STATE_FILE: this header, then the last K bookings (a time each), then the last K starts (a time
-# and when SES may have counted it, as of the least round trip; 0 until its MAIL FROM's reply).
+# and when SES may have counted it, as of the least round trip; 0 until its DATA command's reply).
 HEAD = struct.Struct("<8sQQQdddQQ")  # magic, K, bookings, starts; least round trip and replies: this epoch, last
 MAGIC = b"sespace3"
 ONE = struct.Struct("<d")
@@ -54,8 +58,9 @@ def read_query(stream):
 
 # The sliding window all SMTP clients share: a start waits until the K-th start before it lies a
 # window back. That start counts from when SES may have counted it: its start plus how much longer
-# its MAIL FROM's round trip took than the least of late (a slow path reaches SES late), so the
-# path's variations never put K + 1 recipients in one of SES's seconds.
+# its round trip (to its DATA command's reply) took than the least of late (a slow path or a further
+# recipient reaches SES late), so the path's variations never put K + 1 recipients in one of SES's
+# seconds.
 class Schedule:
     def __init__(self, fd, rate):
         self.fd = fd
@@ -143,8 +148,8 @@ class Schedule:
 
         return self._locked(now, step)
 
-    # The reply to the MAIL FROM of start number N (at BEGAN) came now: SES counted it at most this
-    # round trip's excess over the least of late (a loaded host's or path's slowness counts).
+    # The reply to the DATA command of start number N (at BEGAN) came now: SES counted it at most
+    # this round trip's excess over the least of late (a loaded host's or path's slowness counts).
     def replied(self, now, n, began):
         def step(head):
             epoch = now // EPOCH
@@ -156,6 +161,16 @@ class Schedule:
             if head[3] - n <= self.k and self._get(TWO, self._start(n))[0] == began:
                 late = min(now - began - least, self.window)
                 os.pwrite(self.fd, TWO.pack(began, began + late), self._start(n))
+
+        self._locked(now, step)
+
+    # Start number N (at BEGAN) ended before its DATA command's reply, refused by SES (a MAIL FROM
+    # or recipient refused) or never begun (Postfix aborted it with RSET): SES did not count it at
+    # DATA; it holds its place a window from its start.
+    def ended(self, now, n, began):
+        def step(head):
+            if head[3] - n <= self.k and self._get(TWO, self._start(n))[0] == began:
+                os.pwrite(self.fd, TWO.pack(began, began), self._start(n))
 
         self._locked(now, step)
 
@@ -191,7 +206,7 @@ def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
     schedule = Schedule(fd, rate)
     armed = 1  # 250 replies to take as an RSET check
     covered = False  # the delivery's first recipient had its turn
-    sent = None  # the start whose MAIL FROM awaits its reply (the next reply after the turn)
+    sent = None  # the start whose DATA command awaits its reply
     try:
         while True:
             query = read_query(stdin)
@@ -200,13 +215,17 @@ def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
             name, _, key = query.partition(b" ")
             code = key[:4]
             if name == b"reply":
-                if sent:
+                # DATA's 354 (a transaction whose connection is lost before it keeps counting as
+                # if SES counted it a window after its start).
+                if sent and code == b"354 ":
                     schedule.replied(clock(), *sent)
                     sent = None
                 # Before MAIL FROM: the AUTH reply, or the reply to the RSET checking a cached
                 # connection (the first 250 after a delivery; two after a failure: Postfix may abort
                 # it with RSET).
                 if code == b"235 " or (code == b"250 " and armed):
+                    if sent:  # a turn no MAIL FROM followed (Postfix aborted with RSET)
+                        schedule.ended(clock(), *sent)
                     sent = take_turn(schedule, clock, sleep)
                     # Without a turn, the delivery is deferred: it never reaches SES, takes no place.
                     covered = True
@@ -218,8 +237,14 @@ def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
                 elif code[:3] == b"220":  # a new connection
                     armed = 0
             elif key.startswith(b"4.4."):  # never reached SES
+                # A connection lost after its turn may have lost it after DATA went out: that
+                # start keeps counting as if SES counted it a window after it.
+                sent = None
                 armed = max(armed, 1)
             else:
+                if sent:  # refused before its DATA command's reply
+                    schedule.ended(clock(), *sent)
+                    sent = None
                 if not covered:
                     schedule.counted(clock())
                 covered = False
