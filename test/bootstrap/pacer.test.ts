@@ -31,7 +31,7 @@ const NEW_CONNECTION = replies(
   '250 AUTH PLAIN LOGIN',
   '235 Authentication successful.',
 );
-/** The replies of one transaction after MAIL FROM (pipelined), then the recipient's outcome. */
+/** The replies of one transaction after its turn (MAIL FROM, RCPT TO, DATA, the message), then the recipient's outcome. */
 const DELIVERY = replies('250 Ok', '250 Ok', '354 End data with <CR><LF>.<CR><LF>', '250 Ok 0100019a') + query('2.0.0');
 /** The reply to the RSET Postfix sends to check a connection taken from the cache. */
 const RSET = replies('250 Ok');
@@ -265,6 +265,40 @@ print(json.dumps([s.start(t + 1.005)[0], s.start(t + 1.035)[0]]))`,
       stateFile(),
     );
     expect(us(waits)).toEqual([0, 0.965, 1.005]);
+  });
+
+  test('a recipient refused within a transaction that goes on to DATA takes no turn at the reply ending the message', () => {
+    // At 1/s, one connection: B accepted, A refused (its status comes at once), the message sent to
+    // B; then the next transaction. One turn each: the 250 ending the first message is not taken
+    // for an RSET check (at 0.001/s the pacer would answer it with its 454, and Postfix would send
+    // B's message again).
+    const refusedOne =
+      replies('250 Ok', '250 Ok', '554 Message rejected: Email address is not verified.') +
+      query('5.1.1') +
+      replies('354 End data with <CR><LF>.<CR><LF>', '250 Ok 0100019a') +
+      query('2.0.0');
+    const { waits } = serve(NEW_CONNECTION + refusedOne + RSET + DELIVERY, 1, stateFile());
+    expect(us(waits)).toEqual([0, span(1)]);
+    const slow = serve(NEW_CONNECTION + refusedOne, 0.001, stateFile());
+    expect(slow.replies).not.toContain('454');
+  });
+
+  test('a transaction whose connection is lost before its DATA reply counts as SES counting it a window after its start', () => {
+    // At 1/s: MAIL FROM and the recipient answered, then the connection lost (4.4.2); the next
+    // transaction, on a new connection at 1000.1, waits until a window after the first start and a
+    // window more (its DATA may have gone out).
+    const at = (t: number, q: string): [number, string] => [t, q];
+    const waits = serveTimed(
+      [
+        at(1000, NEW_CONNECTION),
+        at(1000.02, replies('250 Ok')),
+        at(1000.04, replies('250 Ok') + query('4.4.2')),
+        at(1000.1, NEW_CONNECTION + DELIVERY),
+      ],
+      1,
+      stateFile(),
+    );
+    expect(us(waits)).toEqual([0, 0.905, 1]);
   });
 
   test('a transaction whose DATA reply never came (a connection lost) counts as SES counting it a window after its start', () => {

@@ -177,6 +177,7 @@ describe('rendered script', () => {
       'want smtp_destination_rate_delay 0s',
       'want smtp_connection_cache_destinations "$SES_HOST"',
       'want smtp_tls_connection_reuse yes',
+      'want connection_cache_ttl_limit 5s',
       'put_service tlsproxy unix "tlsproxy  unix  -       -       n       -       0       tlsproxy"',
       'want minimal_backoff_time 10s',
     ]);

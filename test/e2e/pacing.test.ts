@@ -76,7 +76,8 @@ describeWorld('pacing to the send quota read from SES (30/s), 20 ms away, SES co
 
   test("a burst goes over few reused TLS connections, each delivery (each connection's first too) paced by an unprivileged pacer: never over the rate", async () => {
     // Six seconds of the quota, the benchmark's burst (bench/relay.ts): its 15 connections open at
-    // once, each then carrying twelve messages.
+    // once, each then carrying twelve messages. (A burst of three seconds, 90, would take one TLS
+    // handshake per six messages: ceil(rate / 2) connections are what a 60 ms round trip needs.)
     const count = 180;
     await world.submitMany(count);
     await standin.waitFor(() => standin.messages().length >= count, 60000, 'paced burst');
@@ -173,7 +174,10 @@ describeWorld('one of two relays sharing a 10/s quota, SES counting a strict sli
   });
 
   // SES takes a message's recipients in one transaction, all counted at its DATA command: one to
-  // more recipients than the rate is the one exception to "no second over the rate" (README).
+  // more recipients than the rate puts them all in one second (README). The stand-in counts a
+  // strict sliding second here: with its token bucket, which lets the message overdraw, the four
+  // messages that took their turns while the ten RCPT TOs went one by one (no PIPELINING) reach
+  // DATA first, the debt outlasts the window, and the sixth draws a 454 (retried 10 s later).
   test('a message to ten recipients at a 5/s share: the mail after it waits until the window has room again, none throttled', async () => {
     const to = Array.from({ length: 10 }, (_, i) => `list${i}@example.com`);
     world.sendmail('sender@example.com', to, 'Subject: to ten\n\nhello\n');

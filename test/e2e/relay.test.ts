@@ -80,6 +80,12 @@ describeWorld('null client with a configuration set (port 587, STARTTLS)', () =>
     expect(auths.length).toBeGreaterThan(0);
     expect(auths.every((a) => a.ok === true && a.secure === true && a.user === USERNAME)).toBe(true);
     expect(world.read('/var/log/maillog')).toMatch(/Verified TLS connection established to email-smtp\.eu-west-1/);
+    // Verified against Debian's hashed CA directory (the test CA is there, and in the bundle the
+    // probe reads), by tlsproxy outside the chroot, where it can read that directory.
+    expect(world.exec(['postconf', '-h', 'smtp_tls_CApath', 'smtp_tls_CAfile']).stdout).toBe('/etc/ssl/certs\n\n');
+    expect(world.exec(['postconf', '-M', 'tlsproxy/unix']).stdout).toMatch(
+      /^tlsproxy\s+unix\s+-\s+-\s+n\s+-\s+0\s+tlsproxy$/m,
+    );
   });
 
   test('the MIME multipart example arrives intact and keeps its own configuration set', async () => {

@@ -164,9 +164,10 @@ class Schedule:
 
         self._locked(now, step)
 
-    # Start number N (at BEGAN) ended before its DATA command's reply, refused by SES (a MAIL FROM
-    # or recipient refused) or never begun (Postfix aborted it with RSET): SES did not count it at
-    # DATA; it holds its place a window from its start.
+    # Start number N (at BEGAN) ended before its DATA command's reply (SES refused its MAIL FROM or
+    # every recipient, and Postfix aborted it with RSET, whose reply brought the next turn), or was
+    # a turn no MAIL FROM followed: SES did not count it at DATA; it holds its place a window from
+    # its start.
     def ended(self, now, n, began):
         def step(head):
             if head[3] - n <= self.k and self._get(TWO, self._start(n))[0] == began:
@@ -205,7 +206,7 @@ def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
     fd = os.open(state_file, os.O_RDWR | os.O_CREAT, 0o600)
     schedule = Schedule(fd, rate)
     armed = 1  # 250 replies to take as an RSET check
-    covered = False  # the delivery's first recipient had its turn
+    covered = False  # the transaction's turn is there for its first recipient SES takes
     sent = None  # the start whose DATA command awaits its reply
     try:
         while True:
@@ -217,14 +218,18 @@ def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
             if name == b"reply":
                 # DATA's 354 (a transaction whose connection is lost before it keeps counting as
                 # if SES counted it a window after its start).
-                if sent and code == b"354 ":
-                    schedule.replied(clock(), *sent)
-                    sent = None
+                if code == b"354 ":
+                    if sent:
+                        schedule.replied(clock(), *sent)
+                        sent = None
+                    # The transaction goes on (a recipient refused before it was no failure of the
+                    # whole): the 250 ending the message is no RSET check.
+                    armed = 0
                 # Before MAIL FROM: the AUTH reply, or the reply to the RSET checking a cached
                 # connection (the first 250 after a delivery; two after a failure: Postfix may abort
                 # it with RSET).
                 if code == b"235 " or (code == b"250 " and armed):
-                    if sent:  # a turn no MAIL FROM followed (Postfix aborted with RSET)
+                    if sent:  # no DATA since the last turn: that transaction was aborted with RSET
                         schedule.ended(clock(), *sent)
                     sent = take_turn(schedule, clock, sleep)
                     # Without a turn, the delivery is deferred: it never reaches SES, takes no place.
@@ -242,12 +247,12 @@ def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
                 sent = None
                 armed = max(armed, 1)
             else:
-                if sent:  # refused before its DATA command's reply
-                    schedule.ended(clock(), *sent)
-                    sent = None
-                if not covered:
-                    schedule.counted(clock())
-                covered = False
+                # A recipient SES took: the first has the transaction's turn, each other a place
+                # now. One it refused takes none.
+                if key[:1] == b"2":
+                    if not covered:
+                        schedule.counted(clock())
+                    covered = False
                 armed = max(armed, 1 if key[:1] == b"2" else 2)
             stdout.write(b"9:NOTFOUND ,")
             stdout.flush()

@@ -93,6 +93,8 @@ configure_rate() {
   # postconf(5): the relay host name, without [] or port.
   want smtp_connection_cache_destinations "$SES_HOST"
   want smtp_connection_cache_time_limit 5s
+  # scache(8) keeps a connection no longer than this (2 s by default, whatever the client asks).
+  want connection_cache_ttl_limit 5s
   want smtp_tls_connection_reuse yes
   # Outside Postfix's chroot (upstream's default; Debian's master.cf chroots it): it verifies SES's
   # certificate from smtp_tls_CApath, whose files it reads when it needs them (postfix.sh).
