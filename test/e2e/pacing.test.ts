@@ -209,7 +209,7 @@ describeWorld('one of two relays sharing a 10/s quota, SES counting a strict sli
     world.sendmail('sender@example.com', ['recipient@example.com'], PLAIN_MAIL);
     world.sendmail('sender@example.com', ['recipient@example.com'], PLAIN_MAIL);
     const deferred =
-      /status=deferred \(SASL authentication failed; server \S+ said: 454 4\.7\.0 ses-relay pacer: no turn within 90 s/;
+      /status=deferred \(SASL authentication failed; server \S+ said: 454 4\.7\.0 ses-relay pacer: no turn within 8 s/;
     for (let i = 0; i < 300 && !deferred.test(world.read('/var/log/maillog').slice(logBefore)); i++) {
       await new Promise((r) => setTimeout(r, 100));
     }

@@ -15,12 +15,13 @@ import time
 
 # Windows 0.5 % longer than 1 s (1/RATE below 1/s): SES's clock and ours.
 GUARD = 0.005
-# Postfix's socketmap client gives up after 100 s (a lookup error, the mail deferred, and a place
-# booked for nothing). A turn further off than this is not waited for: the reply that would start
-# the transaction is answered with a 454 instead, so Postfix defers the mail, which takes a turn
-# on a later try (a share below 1/90 per second: one delivery every 90 s or more).
-MAX_WAIT = 90
-DEFER = b"OK 454 4.7.0 ses-relay pacer: no turn within 90 s at this relay's share of the send rate"
+# A turn is waited for on a connection SES holds open, after its AUTH or RSET reply, and SES is
+# reported to close a connection idle for about 10 s (Postfix's socketmap client gives up after
+# 100 s). A turn further off than this is not waited for: the reply that would start the
+# transaction is answered with a 454 instead, so Postfix defers the mail, which takes a turn on a
+# later try (a share below 1/8 per second: one delivery every 8 s or more).
+MAX_WAIT = 8
+DEFER = b"OK 454 4.7.0 ses-relay pacer: no turn within 8 s at this relay's share of the send rate"
 
 # A transaction's round trip runs from its turn (MAIL FROM goes out) to the reply to its DATA command
 # (SES counts the message at DATA: every command waits for its reply, as SES offers no PIPELINING).
@@ -208,6 +209,9 @@ def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
     armed = 1  # 250 replies to take as an RSET check
     covered = False  # the transaction's turn is there for its first recipient SES takes
     sent = None  # the start whose DATA command awaits its reply
+    # Where the transaction is: b"mail" (its MAIL FROM's reply to come), b"rcpt" (recipients'),
+    # b"data" (past DATA's 354), b"" (none under way or aborted); and whether SES took a recipient.
+    phase, taken = b"", False
     try:
         while True:
             query = read_query(stdin)
@@ -224,7 +228,11 @@ def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
                         sent = None
                     # The transaction goes on (a recipient refused before it was no failure of the
                     # whole): the 250 ending the message is no RSET check.
-                    armed = 0
+                    armed, phase = 0, b"data"
+                elif phase == b"mail":
+                    phase = b"rcpt" if code[:1] == b"2" else b""
+                elif phase == b"rcpt" and code[:1] == b"2" and not armed:  # armed: maybe the abort RSET's
+                    taken = True
                 # Before MAIL FROM: the AUTH reply, or the reply to the RSET checking a cached
                 # connection (the first 250 after a delivery; two after a failure: Postfix may abort
                 # it with RSET).
@@ -232,6 +240,7 @@ def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
                     if sent:  # no DATA since the last turn: that transaction was aborted with RSET
                         schedule.ended(clock(), *sent)
                     sent = take_turn(schedule, clock, sleep)
+                    phase, taken = b"mail", False
                     # Without a turn, the delivery is deferred: it never reaches SES, takes no place.
                     covered = True
                     armed = armed - 1 if code == b"250 " else 0
@@ -240,7 +249,10 @@ def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
                         stdout.flush()
                         continue
                 elif code[:3] == b"220":  # a new connection
-                    armed = 0
+                    # Postfix may try another of SES's addresses in the same delivery, with no
+                    # status between: a start whose DATA reply never came keeps counting as if
+                    # SES counted it a window after it.
+                    armed, sent, phase = 0, None, b""
             elif key.startswith(b"4.4."):  # never reached SES
                 # A connection lost after its turn may have lost it after DATA went out: that
                 # start keeps counting as if SES counted it a window after it.
@@ -253,7 +265,12 @@ def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
                     if not covered:
                         schedule.counted(clock())
                     covered = False
-                armed = max(armed, 1 if key[:1] == b"2" else 2)
+                # A recipient refused once another was taken: the transaction goes on to DATA.
+                # Otherwise the next 250 is an RSET check; after a failure before DATA Postfix may
+                # first abort with an RSET, so two are (a spare turn, never one too few: when no
+                # recipient was taken yet, a later recipient's 250 cannot be told from that RSET's).
+                if not (phase == b"rcpt" and taken):
+                    armed = max(armed, 2 if key[:1] != b"2" and phase != b"data" else 1)
             stdout.write(b"9:NOTFOUND ,")
             stdout.flush()
     finally:
