@@ -19,6 +19,11 @@ if (!existsSync(RUFF))
 const netstring = (s: string) => `${Buffer.byteLength(s)}:${s},`;
 /** A recipient's outcome (smtp_delivery_status_filter). */
 const query = (status: string) => netstring(`pace ${status} 250 Ok 0100019a-standin`);
+/** A recipient's refusal as Postfix reports it (smtp_delivery_status_filter), in reply to `command`. */
+const refused = (command: string) =>
+  netstring(
+    `pace 5.1.1 host email-smtp.eu-west-1.amazonaws.com[127.0.0.1] said: 554 Message rejected: Email address is not verified. (in reply to ${command})`,
+  );
 /** Reply lines from SES (smtp_reply_filter). */
 const replies = (...lines: string[]) => lines.map((l) => netstring(`reply ${l}`)).join('');
 /** What one SMTP client process asks on a new connection, up to its first MAIL FROM. */
@@ -274,7 +279,7 @@ print(json.dumps([s.start(t + 1.005)[0], s.start(t + 1.035)[0]]))`,
     // B's message again).
     const refusedOne =
       replies('250 Ok', '250 Ok', '554 Message rejected: Email address is not verified.') +
-      query('5.1.1') +
+      refused('RCPT TO command') +
       replies('354 End data with <CR><LF>.<CR><LF>', '250 Ok 0100019a') +
       query('2.0.0');
     const { waits } = serve(NEW_CONNECTION + refusedOne + RSET + DELIVERY, 1, stateFile());
@@ -289,11 +294,32 @@ print(json.dumps([s.start(t + 1.005)[0], s.start(t + 1.035)[0]]))`,
     // at 0.001/s the pacer's 454 in place of that 250 would defer a recipient SES had taken).
     const mixed =
       replies('250 Ok', '250 Ok', '554 Message rejected: Email address is not verified.') +
-      query('5.1.1') +
+      refused('RCPT TO command') +
       replies('250 Ok', '354 End data with <CR><LF>.<CR><LF>', '250 Ok 0100019a') +
       query('2.0.0').repeat(2);
     expect(us(serve(NEW_CONNECTION + mixed + RSET + DELIVERY, 1, stateFile()).waits)).toEqual([0, 2 * span(1)]);
     expect(serve(NEW_CONNECTION + mixed, 0.001, stateFile()).replies).not.toContain('454');
+  });
+
+  test("the first recipient refused, a later one taken: that 250 (maybe the abort RSET's) is never replaced by the pacer's 454", () => {
+    // At 0.001/s a second turn is 1005 s off. The 250 after the refusal may be Postfix's abort RSET
+    // (a turn is due) or a recipient SES took (the message goes on): it is answered unchanged.
+    const laterTaken =
+      replies('250 Ok', '554 Message rejected: Email address is not verified.') +
+      refused('RCPT TO command') +
+      replies('250 Ok', '354 End data with <CR><LF>.<CR><LF>', '250 Ok 0100019a') +
+      query('2.0.0');
+    const { replies: out } = serve(NEW_CONNECTION + laterTaken, 0.001, stateFile(), 1e9);
+    expect(out).toBe('9:NOTFOUND ,'.repeat(14));
+  });
+
+  test('DATA refused after a recipient was taken: the abort RSET and the RSET check each take a turn, none goes unpaced', () => {
+    // At 1/s: R1 taken, DATA refused; Postfix aborts (RSET), then checks the connection (RSET) and
+    // delivers. A turn at each RSET (the spare one ends the first), so the delivery waits two windows.
+    const dataRefused =
+      replies('250 Ok', '250 Ok', '554 Transaction failed') + refused('DATA command').replace('5.1.1', '5.3.0');
+    const { waits } = serve(NEW_CONNECTION + dataRefused + RSET + RSET + DELIVERY, 1, stateFile());
+    expect(us(waits)).toEqual([0, span(1), span(1)]);
   });
 
   test('a message SES refuses after DATA (its throttling): the next transaction takes one turn, at its RSET check only', () => {

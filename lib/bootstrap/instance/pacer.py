@@ -23,6 +23,9 @@ GUARD = 0.005
 MAX_WAIT = 8
 DEFER = b"OK 454 4.7.0 ses-relay pacer: no turn within 8 s at this relay's share of the send rate"
 
+# How Postfix ends the text of a recipient's status when SES refused its RCPT TO.
+RCPT_REFUSED = b"(in reply to RCPT TO command)"
+
 # A transaction's round trip runs from its turn (MAIL FROM goes out) to the reply to its DATA command
 # (SES counts the message at DATA: every command waits for its reply, as SES offers no PIPELINING).
 # The least round trip is that of this minute and the last (the least of a second or two missed a
@@ -239,11 +242,18 @@ def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
                 if code == b"235 " or (code == b"250 " and armed):
                     if sent:  # no DATA since the last turn: that transaction was aborted with RSET
                         schedule.ended(clock(), *sent)
+                    # After recipients were refused, this 250 may be a later recipient's, one SES
+                    # took: it is never replaced; without a turn now, the next 250 tries again.
+                    maybe_recipient = phase == b"rcpt"
                     sent = take_turn(schedule, clock, sleep)
-                    phase, taken = b"mail", False
-                    # Without a turn, the delivery is deferred: it never reaches SES, takes no place.
                     covered = True
+                    if sent is None and maybe_recipient:
+                        stdout.write(b"9:NOTFOUND ,")
+                        stdout.flush()
+                        continue
+                    phase, taken = b"mail", False
                     armed = armed - 1 if code == b"250 " else 0
+                    # Without a turn, the delivery is deferred: it never reaches SES, takes no place.
                     if sent is None:
                         stdout.write(b"%d:%s," % (len(DEFER), DEFER))
                         stdout.flush()
@@ -265,11 +275,12 @@ def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
                     if not covered:
                         schedule.counted(clock())
                     covered = False
-                # A recipient refused once another was taken: the transaction goes on to DATA.
-                # Otherwise the next 250 is an RSET check; after a failure before DATA Postfix may
-                # first abort with an RSET, so two are (a spare turn, never one too few: when no
-                # recipient was taken yet, a later recipient's 250 cannot be told from that RSET's).
-                if not (phase == b"rcpt" and taken):
+                # A recipient refused once another was taken (Postfix's text says which command
+                # was refused): the transaction goes on to DATA. Otherwise the next 250 is an RSET
+                # check; after a failure before DATA Postfix may first abort with an RSET, so two
+                # are (a spare turn, never one too few: when no recipient was taken yet, a later
+                # recipient's 250 cannot be told from that RSET's).
+                if not (phase == b"rcpt" and taken and RCPT_REFUSED in key):
                     armed = max(armed, 2 if key[:1] != b"2" and phase != b"data" else 1)
             stdout.write(b"9:NOTFOUND ,")
             stdout.flush()
