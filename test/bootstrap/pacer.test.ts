@@ -93,9 +93,9 @@ print(json.dumps({"replies": out.getvalue().decode(), "waits": waits}))
 
 /**
  * Runs pacer.serve on queries that each arrive at a time of their own ([seconds, query] pairs; the
- * clock also moves with the pacer's sleeps); returns each wait it slept.
+ * clock also moves with the pacer's sleeps), at `rate` on a fresh schedule; returns each wait it slept.
  */
-function serveTimed(steps: [number, string][], rate: number, state: string): number[] {
+function serveTimed(steps: [number, string][], rate = 1, state = stateFile()): number[] {
   const driver = `
 import io, json, sys
 sys.path.insert(0, sys.argv[1])
@@ -239,36 +239,26 @@ print(json.dumps([s.start(t + 1.005)[0], s.start(t + 1.035)[0]]))`,
     // At 1/s, one connection: MAIL FROM answered 20 ms after the turn, the recipient too, but DATA
     // only 300 ms after it (SES slow): the next transaction, at 1000.4, waits for its booking (a
     // window after the first's) and then 0.3 s more, until a window after that reply.
-    const at = (t: number, q: string): [number, string] => [t, q];
-    const waits = serveTimed(
-      [
-        at(1000, NEW_CONNECTION),
-        at(1000.02, replies('250 Ok')),
-        at(1000.04, replies('250 Ok')),
-        at(1000.3, replies('354 End data with <CR><LF>.<CR><LF>')),
-        at(1000.32, replies('250 Ok 0100019a') + query('2.0.0')),
-        at(1000.4, RSET),
-      ],
-      1,
-      stateFile(),
-    );
+    const waits = serveTimed([
+      [1000, NEW_CONNECTION],
+      [1000.02, replies('250 Ok')],
+      [1000.04, replies('250 Ok')],
+      [1000.3, replies('354 End data with <CR><LF>.<CR><LF>')],
+      [1000.32, replies('250 Ok 0100019a') + query('2.0.0')],
+      [1000.4, RSET],
+    ]);
     expect(us(waits)).toEqual([0, 0.605, 0.3]);
   });
 
   test('a transaction SES refuses before DATA, or one Postfix aborts before MAIL FROM, holds its place a window from its start', () => {
     // At 1/s: a MAIL FROM refused 20 ms after its turn, then the RSET aborting it and the check of
     // the connection (each a turn): each waits a window after the one before, no longer.
-    const at = (t: number, q: string): [number, string] => [t, q];
-    const waits = serveTimed(
-      [
-        at(1000, NEW_CONNECTION),
-        at(1000.02, replies('454 Throttling failure') + query('4.7.0')),
-        at(1000.04, RSET),
-        at(1000.06, RSET + DELIVERY),
-      ],
-      1,
-      stateFile(),
-    );
+    const waits = serveTimed([
+      [1000, NEW_CONNECTION],
+      [1000.02, replies('454 Throttling failure') + query('4.7.0')],
+      [1000.04, RSET],
+      [1000.06, RSET + DELIVERY],
+    ]);
     expect(us(waits)).toEqual([0, 0.965, 1.005]);
   });
 
@@ -329,12 +319,11 @@ print(json.dumps([s.start(t + 1.005)[0], s.start(t + 1.035)[0]]))`,
   });
 
   test("another of SES's addresses tried in the same delivery (no status between) keeps the first start counting a window late", () => {
-    const at = (t: number, q: string): [number, string] => [t, q];
-    const waits = serveTimed(
-      [at(1000, NEW_CONNECTION), at(1000.02, replies('250 Ok')), at(1000.05, NEW_CONNECTION + DELIVERY)],
-      1,
-      stateFile(),
-    );
+    const waits = serveTimed([
+      [1000, NEW_CONNECTION],
+      [1000.02, replies('250 Ok')],
+      [1000.05, NEW_CONNECTION + DELIVERY],
+    ]);
     expect(us(waits)).toEqual([0, 0.955, 1]);
   });
 
@@ -342,17 +331,12 @@ print(json.dumps([s.start(t + 1.005)[0], s.start(t + 1.035)[0]]))`,
     // At 1/s: MAIL FROM and the recipient answered, then the connection lost (4.4.2); the next
     // transaction, on a new connection at 1000.1, waits until a window after the first start and a
     // window more (its DATA may have gone out).
-    const at = (t: number, q: string): [number, string] => [t, q];
-    const waits = serveTimed(
-      [
-        at(1000, NEW_CONNECTION),
-        at(1000.02, replies('250 Ok')),
-        at(1000.04, replies('250 Ok') + query('4.4.2')),
-        at(1000.1, NEW_CONNECTION + DELIVERY),
-      ],
-      1,
-      stateFile(),
-    );
+    const waits = serveTimed([
+      [1000, NEW_CONNECTION],
+      [1000.02, replies('250 Ok')],
+      [1000.04, replies('250 Ok') + query('4.4.2')],
+      [1000.1, NEW_CONNECTION + DELIVERY],
+    ]);
     expect(us(waits)).toEqual([0, 0.905, 1]);
   });
 

@@ -11,7 +11,7 @@ const sm = mockClient(SecretsManagerClient);
 const iam = mockClient(IAMClient);
 
 const DAY = 86_400_000;
-const KEY = 'AKIAROTATEDEXAMPLE02';
+const KEY = 'EXAMPLEROTATEDKEY002';
 const PASSWORD = 'BSmtpPasswordThatMustNeverBePrinted0123456789';
 const SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:SmtpSecret-AbCdEf';
 
@@ -44,7 +44,7 @@ function world(o: { ageDays: number; period?: number; pending?: boolean; keyGone
   }
   iam.on(ListAccessKeysCommand, { UserName: 'smtp-user' }).resolves({
     AccessKeyMetadata: [
-      { AccessKeyId: 'AKIAPREVIOUSEXAMPLE1', CreateDate: new Date(Date.now() - 400 * DAY) },
+      { AccessKeyId: 'EXAMPLEPREVIOUSKEY01', CreateDate: new Date(Date.now() - 400 * DAY) },
       { AccessKeyId: KEY, CreateDate: new Date(Date.now() - o.ageDays * DAY - 3_600_000) },
     ],
   });

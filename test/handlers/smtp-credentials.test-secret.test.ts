@@ -22,7 +22,7 @@ const HOST = 'email-smtp.eu-west-1.amazonaws.com';
 const SECRET = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:smtp-AbCdEf';
 const TOKEN = '6f1d3e1c-7a5b-4a4e-9d8e-0c1b2a394857';
 const NEW: StoredCredentials = {
-  username: 'AKIANEWKEYEXAMPLE002',
+  username: 'EXAMPLENEWKEYID00002',
   password: 'BNewPasswordDerivedFromTheNewKey/0123456789+ab',
   region: 'eu-west-1',
   endpoint: HOST,

@@ -326,22 +326,22 @@ describe('ownership of keys', () => {
   });
 
   test('a key of a user outside the handler scope is left alone, and the log says so', async () => {
-    account.keys.set('someone-else', [{ id: 'AKIAOTHERUSEREXAMPLE', secret: 'x' }]);
+    account.keys.set('someone-else', [{ id: 'EXAMPLEOTHERUSERKEY1', secret: 'x' }]);
     iamMock
       .on(GetAccessKeyLastUsedCommand)
       .rejects(awsError('AccessDenied', 'not authorized to perform iam:GetAccessKeyLastUsed'));
-    await handler(event('Delete', PROPS, { PhysicalResourceId: 'AKIAOTHERUSEREXAMPLE' }));
-    expect(account.keyIds('someone-else')).toEqual(['AKIAOTHERUSEREXAMPLE']);
+    await handler(event('Delete', PROPS, { PhysicalResourceId: 'EXAMPLEOTHERUSERKEY1' }));
+    expect(account.keyIds('someone-else')).toEqual(['EXAMPLEOTHERUSERKEY1']);
     expect(iamMock.commandCalls(DeleteAccessKeyCommand)).toHaveLength(0);
     expect(logged.join('\n')).toContain(
-      'access key AKIAOTHERUSEREXAMPLE is not a key of smtp-user, and IAM does not tell this handler whose it is: left alone',
+      'access key EXAMPLEOTHERUSERKEY1 is not a key of smtp-user, and IAM does not tell this handler whose it is: left alone',
     );
   });
 
   test('any other error looking up a key owner is reported', async () => {
     iamMock.on(GetAccessKeyLastUsedCommand).rejects(awsError('ServiceFailure', 'IAM is down'));
-    await expect(handler(event('Delete', PROPS, { PhysicalResourceId: 'AKIAOTHERUSEREXAMPLE' }))).rejects.toThrow(
-      'cannot tell which user access key AKIAOTHERUSEREXAMPLE belongs to: ServiceFailure: IAM is down',
+    await expect(handler(event('Delete', PROPS, { PhysicalResourceId: 'EXAMPLEOTHERUSERKEY1' }))).rejects.toThrow(
+      'cannot tell which user access key EXAMPLEOTHERUSERKEY1 belongs to: ServiceFailure: IAM is down',
     );
   });
 });

@@ -162,22 +162,21 @@ class Schedule:
                 head[4], head[6], head[7] = float("inf"), epoch, 0
             head[4], head[7] = min(head[4], now - began), head[7] + 1
             least = min(head[4], head[5]) if head[7] + head[8] >= max(self.k, SAMPLES) else 0
-            if head[3] - n <= self.k and self._get(TWO, self._start(n))[0] == began:
-                late = min(now - began - least, self.window)
-                os.pwrite(self.fd, TWO.pack(began, began + late), self._start(n))
+            self._counted_at(head, n, began, began + min(now - began - least, self.window))
 
         self._locked(now, step)
+
+    # Records when SES may have counted start number N (at BEGAN), if the window still holds it.
+    def _counted_at(self, head, n, began, counted):
+        if head[3] - n <= self.k and self._get(TWO, self._start(n))[0] == began:
+            os.pwrite(self.fd, TWO.pack(began, counted), self._start(n))
 
     # Start number N (at BEGAN) ended before its DATA command's reply (SES refused its MAIL FROM or
     # every recipient, and Postfix aborted it with RSET, whose reply brought the next turn), or was
     # a turn no MAIL FROM followed: SES did not count it at DATA; it holds its place a window from
     # its start.
     def ended(self, now, n, began):
-        def step(head):
-            if head[3] - n <= self.k and self._get(TWO, self._start(n))[0] == began:
-                os.pwrite(self.fd, TWO.pack(began, began), self._start(n))
-
-        self._locked(now, step)
+        self._locked(now, lambda head: self._counted_at(head, n, began, began))
 
     # A recipient SES has counted already (a message's further recipient): it fills a place now.
     def counted(self, now):
