@@ -64,8 +64,11 @@ describeWorld('pacing to the send quota read from SES (30/s), 20 ms away, SES co
         'smtp_reply_filter',
         'smtp_delivery_status_filter',
         'connection_cache_ttl_limit',
+        'smtp_discard_ehlo_keywords',
       ]).stdout,
-    ).toBe('15\n15\n0s\nyes\nsocketmap:unix:private/ses-pace:reply\nsocketmap:unix:private/ses-pace:pace\n5s\n');
+    ).toBe(
+      '15\n15\n0s\nyes\nsocketmap:unix:private/ses-pace:reply\nsocketmap:unix:private/ses-pace:pace\n5s\npipelining\n',
+    );
     expect(world.exec(['postconf', '-M', 'tlsproxy/unix']).stdout).toMatch(/^tlsproxy\s+unix\s.*tlsproxy$/m);
     expect(world.exec(['postconf', '-M', 'ses-pace/unix']).stdout).toMatch(
       /^ses-pace\s+unix\s+-\s+n\s+n\s+-\s+-\s+spawn user=ses-relay argv=\/usr\/bin\/python3 -I -S \/usr\/local\/libexec\/ses-relay\/pacer\.py 30\.0 \/var\/lib\/ses-relay\/schedule$/m,

@@ -1,9 +1,10 @@
 """ses-relay pacer: at most RATE recipients to SES in any second. A socketmap server (spawn(8) runs
 one per SMTP client) for smtp_reply_filter and smtp_delivery_status_filter; it answers "not found",
-late: each transaction waits right before MAIL FROM until the last K starts, shared in STATE_FILE
-by all SMTP clients, lie a window back (K recipients a window: RATE a second, or 1 in 1/RATE s),
-each counted from when SES may have counted it: at its DATA command, where SES answers a message
-over the rate.
+late: each recipient SES takes waits, right before the next command (another RCPT TO, or the DATA
+command where SES counts the message), until the last K places, shared in STATE_FILE by all SMTP
+clients, lie a window back (K recipients a window: RATE a second, or 1 in 1/RATE s), each counted
+from when SES may have counted it. Each transaction also books its place right before MAIL FROM,
+where a place too far off defers the mail instead.
 Usage: pacer.py RATE STATE_FILE (Python 3.6+, standard library only).
 """
 
@@ -15,24 +16,24 @@ import time
 
 # Windows 0.5 % longer than 1 s (1/RATE below 1/s): SES's clock and ours.
 GUARD = 0.005
-# A turn is waited for on a connection SES holds open, after its AUTH or RSET reply, and SES is
-# reported to close a connection idle for about 10 s (Postfix's socketmap client gives up after
-# 100 s). A turn further off than this is not waited for: the reply that would start the
-# transaction is answered with a 454 instead, so Postfix defers the mail, which takes a turn on a
-# later try (a share below 1/8 per second: one delivery every 8 s or more).
+# A place is waited for on a connection SES holds open, and SES is reported to close a connection
+# idle for about 10 s (Postfix's socketmap client gives up after 100 s). A transaction whose place
+# is further off than this is not begun: the reply before its MAIL FROM is answered with a 454
+# instead, so Postfix defers the mail, which takes its place on a later try (a share below 1/8 per
+# second: one delivery every 8 s or more).
 MAX_WAIT = 8
 DEFER = b"OK 454 4.7.0 ses-relay pacer: no turn within 8 s at this relay's share of the send rate"
 
 # How Postfix ends the text of a recipient's status when SES refused its RCPT TO.
 RCPT_REFUSED = b"(in reply to RCPT TO command)"
 
-# A transaction's round trip runs from its turn (MAIL FROM goes out) to the reply to its DATA command
-# (SES counts the message at DATA: every command waits for its reply, as SES offers no PIPELINING).
-# The least round trip is that of this minute and the last (the least of a second or two missed a
-# moment's faster path in bench/relay.ts at 200/s, and SES refused a message), once a window's
-# replies and SAMPLES at least have come in it; until then a start counts from its reply (SES
-# counted it before), as a burst's first round trips, under the load of its TLS handshakes, are no
-# measure of the least (one counted from there let SES see 51 in a second at 50/s).
+# A place's round trip runs from its start (the recipient's RCPT TO reply, after which the DATA
+# command goes out when it is the last) to the reply to the DATA command: SES counts the message at
+# DATA, and offers no PIPELINING, so every command waits for its reply. The least round trip is
+# that of this minute and the last (the least of a second or two missed a moment's faster path in
+# bench/relay.ts at 200/s, and SES refused a message), once a window's replies and SAMPLES at least
+# have come in it; until then a place counts from its reply (SES counted it before), as a burst's
+# first round trips, under the load of its TLS handshakes, are no measure of the least.
 EPOCH = 60
 SAMPLES = 20
 # STATE_FILE: this header, then the last K bookings (a time each), then the last K starts (a time
@@ -60,11 +61,12 @@ def read_query(stream):
     return payload
 
 
-# The sliding window all SMTP clients share: a start waits until the K-th start before it lies a
-# window back. That start counts from when SES may have counted it: its start plus how much longer
-# its round trip (to its DATA command's reply) took than the least of late (a slow path or a further
-# recipient reaches SES late), so the path's variations never put K + 1 recipients in one of SES's
-# seconds.
+# The sliding window all SMTP clients share: a recipient's place (a start) comes once the K-th start
+# before it lies a window back. That start counts from when SES may have counted it: its DATA
+# command's reply less the least round trip of late (a slow path, or a recipient that waited for
+# the next one's place, reaches SES late), so the path's variations never put K + 1 recipients in
+# one of SES's seconds. Bookings (one a transaction, before its MAIL FROM) space the transactions
+# out the same way, and tell which is too far off to begin.
 class Schedule:
     def __init__(self, fd, rate):
         self.fd = fd
@@ -118,6 +120,15 @@ class Schedule:
             os.pwrite(self.fd, TWO.pack(*pair), self._start(n))
         head[1] = self.k
 
+    # When the next start may come: a window after the K-th start before it (one whose reply has not
+    # come counts as SES counting it a window after it began); 0 while fewer than K have started.
+    def _place(self, head):
+        n = head[3]
+        if n < self.k:
+            return 0.0
+        began, counted = self._get(TWO, self._start(n))
+        return (counted if counted >= began else began + self.window) + self.span
+
     def _book(self, head, now):
         n = head[2]
         at = now if n < self.k else max(now, self._get(ONE, self._booking(n))[0] + self.span)
@@ -126,43 +137,54 @@ class Schedule:
         return at
 
     # Books a place in the window for a transaction; returns the seconds to sleep until it, or None
-    # (nothing booked) when the place lies more than MAX_WAIT ahead.
+    # (nothing booked) when it, or the next recipient's place, lies more than MAX_WAIT ahead. (It
+    # does not sleep until that place: the recipient's reply, two round trips later, waits for it.)
     def book(self, now):
         def step(head):
             n = head[2]
-            if n >= self.k and self._get(ONE, self._booking(n))[0] + self.span - now > MAX_WAIT:
+            at = self._place(head)
+            if n >= self.k:
+                at = max(at, self._get(ONE, self._booking(n))[0] + self.span)
+            if at - now > MAX_WAIT:
                 return None
             return self._book(head, now) - now
 
         return self._locked(now, step)
 
-    # Starts a transaction now if the window allows it: (0, (start number, now)); else (seconds to
-    # wait, None). A start whose reply has not come counts as SES counting it a window later.
-    def start(self, now):
+    # Starts a recipient's place now if the window has room: (0, HELD and (start number, now));
+    # else (seconds to wait, HELD). HELD: the places the message took at its other recipients'
+    # replies, which SES counts with this one at its DATA command: they begin again now (a place
+    # whose reply has not come counts as SES counting it at most a window after it began).
+    def start(self, now, held=()):
         def step(head):
+            again = []
+            for n, began in held:
+                if head[3] - n <= self.k and self._get(TWO, self._start(n))[0] == began:
+                    os.pwrite(self.fd, TWO.pack(now, 0.0), self._start(n))
+                    again.append((n, now))
+            at = self._place(head)
+            if at > now:
+                return at - now, again
             n = head[3]
-            if n >= self.k:
-                began, counted = self._get(TWO, self._start(n))
-                at = (counted if counted >= began else began + self.window) + self.span
-                if at > now:
-                    return at - now, None
             os.pwrite(self.fd, TWO.pack(now, 0.0), self._start(n))
             head[3] = n + 1
-            return 0, (n, now)
+            return 0, again + [(n, now)]
 
         return self._locked(now, step)
 
-    # The reply to the DATA command of start number N (at BEGAN) came now: SES counted it at most
-    # this round trip's excess over the least of late (a loaded host's or path's slowness counts).
-    def replied(self, now, n, began):
+    # The reply to the DATA command after STARTS (start number, time) came now: SES counted them at
+    # most this round trip's excess over the least of late before it (a loaded host's or path's
+    # slowness counts), and at most a window after each began.
+    def replied(self, now, starts):
         def step(head):
             epoch = now // EPOCH
             if epoch != head[6]:
                 head[5], head[8] = (head[4], head[7]) if epoch == head[6] + 1 else (float("inf"), 0)
                 head[4], head[6], head[7] = float("inf"), epoch, 0
-            head[4], head[7] = min(head[4], now - began), head[7] + 1
+            head[4], head[7] = min(head[4], now - starts[-1][1]), head[7] + 1
             least = min(head[4], head[5]) if head[7] + head[8] >= max(self.k, SAMPLES) else 0
-            self._counted_at(head, n, began, began + min(now - began - least, self.window))
+            for n, began in starts:
+                self._counted_at(head, n, began, min(now - least, began + self.window))
 
         self._locked(now, step)
 
@@ -171,14 +193,17 @@ class Schedule:
         if head[3] - n <= self.k and self._get(TWO, self._start(n))[0] == began:
             os.pwrite(self.fd, TWO.pack(began, counted), self._start(n))
 
-    # Start number N (at BEGAN) ended before its DATA command's reply (SES refused its MAIL FROM or
-    # every recipient, and Postfix aborted it with RSET, whose reply brought the next turn), or was
-    # a turn no MAIL FROM followed: SES did not count it at DATA; it holds its place a window from
-    # its start.
-    def ended(self, now, n, began):
-        self._locked(now, lambda head: self._counted_at(head, n, began, began))
+    # STARTS ended before a DATA command's reply (SES refused the DATA command, or Postfix aborted the
+    # transaction with RSET): SES did not count them; each holds its place a window from its start.
+    def ended(self, now, starts):
+        def step(head):
+            for n, began in starts:
+                self._counted_at(head, n, began, began)
 
-    # A recipient SES has counted already (a message's further recipient): it fills a place now.
+        self._locked(now, step)
+
+    # A recipient SES has counted already, without a place before its DATA command (one over the
+    # message's K, or whose place was too far off): it fills a place now.
     def counted(self, now):
         def step(head):
             self._book(head, now)
@@ -188,18 +213,24 @@ class Schedule:
         self._locked(now, step)
 
 
-# Waits for a place in the window, then starts: returns (start number, start time), or None when
-# the turn lies more than MAX_WAIT ahead (Postfix would have given up waiting).
-def take_turn(schedule, clock, sleep):
-    begun = clock()
-    wait = schedule.book(begun)
+# Books a transaction's place and sleeps until it: False (nothing booked) when it lies more than
+# MAX_WAIT ahead (Postfix would have given up waiting).
+def take_booking(schedule, clock, sleep):
+    wait = schedule.book(clock())
     if wait is None:
-        return None
+        return False
     sleep(wait)
+    return True
+
+
+# Waits for the place of a message's first recipient in the window and starts it: (start number,
+# start time), or None when it lies more than MAX_WAIT ahead.
+def take_start(schedule, clock, sleep):
+    begun = clock()
     while True:
-        wait, turn = schedule.start(clock())
-        if turn:
-            return turn
+        wait, starts = schedule.start(clock())
+        if starts:
+            return starts[0]
         if clock() + wait - begun > MAX_WAIT:
             return None
         sleep(wait)
@@ -208,9 +239,9 @@ def take_turn(schedule, clock, sleep):
 def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
     fd = os.open(state_file, os.O_RDWR | os.O_CREAT, 0o600)
     schedule = Schedule(fd, rate)
-    armed = 1  # 250 replies to take as an RSET check
-    covered = False  # the transaction's turn is there for its first recipient SES takes
-    sent = None  # the start whose DATA command awaits its reply
+    armed = 1  # 250 replies to take as an RSET check (a transaction begins: its booking)
+    starts = []  # places taken since the last DATA command's reply: (start number, time)
+    places = 0  # recipients this transaction has given a place, whose status has not come
     # Where the transaction is: b"mail" (its MAIL FROM's reply to come), b"rcpt" (recipients'),
     # b"data" (past DATA's 354), b"" (none under way or aborted); and whether SES took a recipient.
     phase, taken = b"", False
@@ -222,63 +253,85 @@ def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
             name, _, key = query.partition(b" ")
             code = key[:4]
             if name == b"reply":
-                # DATA's 354 (a transaction whose connection is lost before it keeps counting as
-                # if SES counted it a window after its start).
+                was = phase
+                # DATA's 354: the places taken before it count from here (those of a connection
+                # lost before it keep counting as if SES counted them a window after they began).
                 if code == b"354 ":
-                    if sent:
-                        schedule.replied(clock(), *sent)
-                        sent = None
+                    if starts:
+                        schedule.replied(clock(), starts)
+                        starts = []
                     # The transaction goes on (a recipient refused before it was no failure of the
                     # whole): the 250 ending the message is no RSET check.
                     armed, phase = 0, b"data"
                 elif phase == b"mail":
                     phase = b"rcpt" if code[:1] == b"2" else b""
                 elif phase == b"rcpt" and code[:1] == b"2" and not armed:  # armed: maybe the abort RSET's
+                    # A recipient SES took: its place, before the next command goes out (DATA, or
+                    # the next recipient's RCPT TO). A further one takes a place only if the window
+                    # has room now (waiting for it while holding the others' could make two
+                    # messages wait for each other); otherwise, and past the window's K (no second
+                    # can hold them all), it takes one when its status comes.
                     taken = True
+                    if not starts:
+                        start = take_start(schedule, clock, sleep)
+                        starts = [start] if start else []
+                    elif places < schedule.k:
+                        starts = schedule.start(clock(), starts)[1]
+                    places = len(starts)
                 # Before MAIL FROM: the AUTH reply, or the reply to the RSET checking a cached
                 # connection (the first 250 after a delivery; two after a failure: Postfix may abort
                 # it with RSET).
                 if code == b"235 " or (code == b"250 " and armed):
-                    if sent:  # no DATA since the last turn: that transaction was aborted with RSET
-                        schedule.ended(clock(), *sent)
                     # After recipients were refused, this 250 may be a later recipient's, one SES
-                    # took: it is never replaced; without a turn now, the next 250 tries again.
-                    maybe_recipient = phase == b"rcpt"
-                    sent = take_turn(schedule, clock, sleep)
-                    covered = True
-                    if sent is None and maybe_recipient:
+                    # took: it takes a place (a spare one if it was the RSET), and is never replaced.
+                    maybe_recipient = was == b"rcpt"
+                    if maybe_recipient:
+                        start = take_start(schedule, clock, sleep)
+                        if start:
+                            starts.append(start)
+                            places += 1
+                    else:
+                        if starts:  # no DATA since they were taken: that transaction was aborted
+                            schedule.ended(clock(), starts)
+                            starts = []
+                        places = 0
+                    booked = take_booking(schedule, clock, sleep)
+                    if not booked and maybe_recipient:
                         stdout.write(b"9:NOTFOUND ,")
                         stdout.flush()
                         continue
                     phase, taken = b"mail", False
                     armed = armed - 1 if code == b"250 " else 0
-                    # Without a turn, the delivery is deferred: it never reaches SES, takes no place.
-                    if sent is None:
+                    # Without a booking, the delivery is deferred: it never reaches SES.
+                    if not booked:
                         stdout.write(b"%d:%s," % (len(DEFER), DEFER))
                         stdout.flush()
                         continue
                 elif code[:3] == b"220":  # a new connection
                     # Postfix may try another of SES's addresses in the same delivery, with no
-                    # status between: a start whose DATA reply never came keeps counting as if
-                    # SES counted it a window after it.
-                    armed, sent, phase = 0, None, b""
+                    # status between: places whose DATA reply never came keep counting as if SES
+                    # counted them a window after they began.
+                    armed, starts, phase = 0, [], b""
             elif key.startswith(b"4.4."):  # never reached SES
-                # A connection lost after its turn may have lost it after DATA went out: that
-                # start keeps counting as if SES counted it a window after it.
-                sent = None
+                # A connection lost after a place was taken may have lost it after DATA went out:
+                # that place keeps counting as if SES counted it a window after it began.
+                starts = []
                 armed = max(armed, 1)
             else:
-                # A recipient SES took: the first has the transaction's turn, each other a place
-                # now. One it refused takes none.
+                # A recipient SES took, without a place of its own before DATA: it takes one now.
                 if key[:1] == b"2":
-                    if not covered:
+                    if places:
+                        places -= 1
+                    else:
                         schedule.counted(clock())
-                    covered = False
+                # Refused as a whole (its DATA command): no recipient's 250 follows, only RSETs.
+                elif phase == b"rcpt" and RCPT_REFUSED not in key:
+                    phase = b""
                 # A recipient refused once another was taken (Postfix's text says which command
                 # was refused): the transaction goes on to DATA. Otherwise the next 250 is an RSET
                 # check; after a failure before DATA Postfix may first abort with an RSET, so two
-                # are (a spare turn, never one too few: when no recipient was taken yet, a later
-                # recipient's 250 cannot be told from that RSET's).
+                # are (a spare booking, never one too few: when no recipient was taken yet, a later
+                # recipient's 250 cannot be told from that RSET's, and takes a place either way).
                 if not (phase == b"rcpt" and taken and RCPT_REFUSED in key):
                     armed = max(armed, 2 if key[:1] != b"2" and phase != b"data" else 1)
             stdout.write(b"9:NOTFOUND ,")

@@ -82,6 +82,9 @@ configure_rate() {
     share=" (its share of a rate for $RELAY_COUNT relays)"
   fi
   install_pacer "$rate"
+  # One command at a time, each reply heard before the next command goes out (SES offers no
+  # PIPELINING today): the pacer holds a recipient's reply until its place, before DATA.
+  want smtp_discard_ehlo_keywords pipelining
   read -r conns RATE_NOTE <<<"$(pace_for "$rate")"
   RATE_NOTE+=$share
   want default_destination_concurrency_limit "$conns"
