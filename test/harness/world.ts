@@ -84,6 +84,15 @@ export class Standin {
     return this.events.filter((e) => e.event === event).length;
   }
 
+  /** When the stand-in counted each message (its DATA command, its own clock), from the `from`-th on, in order. */
+  arrivals(from = 0): number[] {
+    return this.events
+      .filter((e) => e.event === 'message')
+      .slice(from)
+      .map((e) => e.countedAt as number)
+      .sort((x, y) => x - y);
+  }
+
   /**
    * The most recipients accepted within any sliding second, by the stand-in's own clock at their
    * DATA command (`countedAt`; `at` is when the event reached this process), among the messages
