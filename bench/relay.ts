@@ -144,13 +144,14 @@ async function scenario(name: string, configure: (w: World) => void, rateModel: 
     await submit(world, Math.ceil(SUSTAINED_RATE * SUSTAINED_SECONDS), SUSTAINED_RATE);
     const s1 = Date.now();
     const delivered = standin.messages().length - before;
-    // The rate in steady state: from the first message counted during the offer to the last, less
-    // the first window's (a window left empty by the pause lets the quota's number go at once).
-    // Messages over time elapsed would charge the offer's start (at 1/s its first message is
-    // submitted 0.7 s in) and credit that first window.
+    // The rate in steady state, as a sliding window sees it: the quota's number (K) of messages
+    // over the mean time from each message counted during the offer to the K-th before it (the
+    // window, at most 1/s, when the relay keeps up to the quota). Messages over the offer's time,
+    // also given, credit the window the pause left empty and charge the offer's first moments.
     const times = standin.arrivals(before).filter((t) => t <= s1);
-    const first = Math.max(1, Math.floor(QUOTA));
-    const deliveredMsgPerS = (times.length - first) / ((times[times.length - 1] - times[0]) / 1000);
+    const k = Math.max(1, Math.floor(QUOTA));
+    const gaps = times.slice(k).map((t, i) => t - times[i]);
+    const deliveredMsgPerS = (k * gaps.length) / (gaps.reduce((a, b) => a + b, 0) / 1000) / Math.max(1, k / QUOTA);
     const sustained = {
       offeredMsgPerS: Number((Math.ceil(SUSTAINED_RATE * SUSTAINED_SECONDS) / ((s1 - s0) / 1000)).toFixed(1)),
       deliveredMsgPerS: Number(deliveredMsgPerS.toFixed(2)),

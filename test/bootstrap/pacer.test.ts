@@ -36,15 +36,15 @@ const NEW_CONNECTION = replies(
   '250 AUTH PLAIN LOGIN',
   '235 Authentication successful.',
 );
-/** The replies of one transaction after its turn (MAIL FROM, RCPT TO, DATA, the message), then the recipient's outcome. */
+/** The replies of one transaction after its booking (MAIL FROM, RCPT TO, DATA, the message), then the recipient's outcome. */
 const DELIVERY = replies('250 Ok', '250 Ok', '354 End data with <CR><LF>.<CR><LF>', '250 Ok 0100019a') + query('2.0.0');
 /** The reply to the RSET Postfix sends to check a connection taken from the cache. */
 const RSET = replies('250 Ok');
 /** The window at `rate` recipients per second: 1 s, or 1/rate below 1/s, 0.5 % longer (pacer.py's GUARD). */
 const span = (rate: number) => Number((Math.max(1, Math.max(1, Math.floor(rate)) / rate) * 1.005).toFixed(6));
-/** A transaction on a new connection: up to its turn, then its delivery (MAIL FROM's reply first). */
+/** A transaction on a new connection: up to its booking, then its delivery (MAIL FROM's reply first). */
 const FIRST = NEW_CONNECTION + DELIVERY;
-/** The pacer's answer when a turn is more than 90 s off: a 454 in place of SES's reply. */
+/** The pacer's answer when a turn is more than 8 s off: a 454 in place of SES's reply before MAIL FROM. */
 const DEFERRED = netstring("OK 454 4.7.0 ses-relay pacer: no turn within 8 s at this relay's share of the send rate");
 /** Seconds rounded to the microsecond. */
 const us = (waits: number[]) => waits.map((w) => Number(w.toFixed(6)));
@@ -166,7 +166,7 @@ describe('pacer', () => {
     expect(us(waits)).toEqual([...Array(10).fill(0), span(10)]);
   });
 
-  test("every connection's first delivery takes its turn too: of connections opened at once, those past the rate start a window later", () => {
+  test("every connection's first delivery is paced too: of connections opened at once, those past the rate wait a window", () => {
     const state = stateFile();
     const waits = [0, 1, 2, 3].map(() => serve(FIRST, 2, state).waits[0]);
     expect(us(waits)).toEqual([0, 0, span(2), span(2)]);
@@ -191,18 +191,18 @@ describe('pacer', () => {
   });
 
   test('a message to more recipients than the window holds: the first K wait for their places, the others take theirs when their status comes; the next transaction waits for them all', () => {
-    const one = serve(FIRST + RSET + DELIVERY, 2, stateFile());
-    expect(us(one.waits)).toEqual([0, 0]);
+    // At 2/s: the first two recipients take the window's two places at their replies, the third
+    // is counted with its status; the next delivery waits a window (two would go at once).
     const three = replies('250 Ok', '250 Ok', '250 Ok', '250 Ok', '354 Go', '250 Ok') + query('2.0.0').repeat(3);
     const { waits } = serve(NEW_CONNECTION + three + RSET + DELIVERY, 2, stateFile());
     expect(us(waits)).toEqual([0, span(2)]);
   });
 
-  test('mail that never reached SES (4.4.x) takes no turn; after a failed delivery a spare turn is taken, never one too few', () => {
+  test('mail that never reached SES (4.4.x) books nothing; after a failed delivery the next two 250s each book, never one too few', () => {
     const state = stateFile();
     // A connection refused, then a cached connection whose MAIL FROM was refused (454, after its
-    // turn) and whose transaction Postfix aborted with RSET: that RSET and the next check each
-    // take a turn.
+    // booking) and whose transaction Postfix aborted with RSET: that RSET and the next check each
+    // book.
     const throttled = replies('454 Throttling failure', '503 Bad sequence', '503 Bad sequence') + query('4.7.0');
     const { waits } = serve(query('4.4.1') + RSET + throttled + RSET + RSET + DELIVERY, 1, state);
     expect(us(waits)).toEqual([0, 1.005, 1.005]);
@@ -270,9 +270,10 @@ print(json.dumps([s.start(t + 1.005)[0], s.start(t + 1.035)[0]]))`,
     expect(us(waits)).toEqual([0, 0.605, 0.205]);
   });
 
-  test('a transaction SES refuses before DATA, or one Postfix aborts before MAIL FROM, holds its place a window from its start', () => {
-    // At 1/s: a MAIL FROM refused 20 ms after its turn, then the RSET aborting it and the check of
-    // the connection (each a turn): each waits a window after the one before, no longer.
+  test('a transaction SES refuses at MAIL FROM takes no place: only its bookings space what follows', () => {
+    // At 1/s: a MAIL FROM refused 20 ms after its booking, then the RSET aborting it and the check
+    // of the connection (each a booking): each waits a window after the one before, no longer, and
+    // the recipient after them finds its place free.
     const waits = serveTimed([
       [1000, NEW_CONNECTION],
       [1000.02, replies('454 Throttling failure') + query('4.7.0')],
@@ -282,9 +283,9 @@ print(json.dumps([s.start(t + 1.005)[0], s.start(t + 1.035)[0]]))`,
     expect(us(waits)).toEqual([0, 0.965, 1.005]);
   });
 
-  test('a recipient refused within a transaction that goes on to DATA takes no turn at the reply ending the message', () => {
+  test('a recipient refused within a transaction that goes on to DATA: no booking at the reply ending the message', () => {
     // At 1/s, one connection: B accepted, A refused (its status comes at once), the message sent to
-    // B; then the next transaction. One turn each: the 250 ending the first message is not taken
+    // B; then the next transaction. One booking each: the 250 ending the first message is not taken
     // for an RSET check (at 0.001/s the pacer would answer it with its 454, and Postfix would send
     // B's message again).
     const refusedOne =
@@ -298,10 +299,11 @@ print(json.dumps([s.start(t + 1.005)[0], s.start(t + 1.035)[0]]))`,
     expect(slow.replies).not.toContain('454');
   });
 
-  test("a recipient refused after another was taken: no turn at the next recipient's 250 (the transaction goes on to DATA)", () => {
-    // At 1/s: R1 taken, R2 refused, R3 taken; the message goes to R1 and R3. One turn and one place
-    // (R3), so the next transaction waits two windows; a turn at R3's 250 would make it three (and
-    // at 0.001/s the pacer's 454 in place of that 250 would defer a recipient SES had taken).
+  test("a recipient refused after another was taken: no booking at the next recipient's 250 (the transaction goes on to DATA)", () => {
+    // At 1/s: R1 taken, R2 refused, R3 taken; the message goes to R1 and R3. R1's place, and R3's
+    // with its status (the window holds one), so the next transaction waits two windows; a booking
+    // at R3's 250 would make it three (and at 0.001/s the pacer's 454 in place of that 250 would
+    // defer a recipient SES had taken).
     const mixed =
       replies('250 Ok', '250 Ok', '554 Message rejected: Email address is not verified.') +
       refused('RCPT TO command') +
@@ -311,28 +313,81 @@ print(json.dumps([s.start(t + 1.005)[0], s.start(t + 1.035)[0]]))`,
     expect(serve(NEW_CONNECTION + mixed, 0.001, stateFile()).replies).not.toContain('454');
   });
 
-  test("the first recipient refused, a later one taken: that 250 (maybe the abort RSET's) is never replaced by the pacer's 454", () => {
-    // At 0.001/s a second turn is 1005 s off. The 250 after the refusal may be Postfix's abort RSET
-    // (a turn is due) or a recipient SES took (the message goes on): it is answered unchanged.
-    const laterTaken =
-      replies('250 Ok', '554 Message rejected: Email address is not verified.') +
-      refused('RCPT TO command') +
-      replies('250 Ok', '354 End data with <CR><LF>.<CR><LF>', '250 Ok 0100019a') +
-      query('2.0.0');
-    const { replies: out } = serve(NEW_CONNECTION + laterTaken, 0.001, stateFile(), 1e9);
-    expect(out).toBe('9:NOTFOUND ,'.repeat(14));
+  test.each([0.001, 1, 3])(
+    "the first recipient refused, later ones taken, at %s/s: their 250s (the first maybe the abort RSET's) take places, none is replaced by the pacer's 454",
+    (rate) => {
+      // A 250 after the refusal may be Postfix's abort RSET (a booking would be due) or a recipient
+      // SES took (the message goes on): it is taken for a recipient, and answered unchanged.
+      const laterTaken =
+        replies('250 Ok', '554 Message rejected: Email address is not verified.') +
+        refused('RCPT TO command') +
+        replies('250 Ok', '250 Ok', '250 Ok', '354 End data with <CR><LF>.<CR><LF>', '250 Ok 0100019a') +
+        query('2.0.0').repeat(3);
+      const { replies: out } = serve(NEW_CONNECTION + laterTaken, rate, stateFile(), 1e9);
+      expect(out).toBe('9:NOTFOUND ,'.repeat(18));
+      // At 3/s the three take the window's three places before DATA: the next delivery (booked at
+      // once, the window holding three bookings) waits a window at its recipient's reply.
+      if (rate === 3)
+        expect(us(serve(NEW_CONNECTION + laterTaken + RSET + DELIVERY, 3, stateFile()).waits)).toEqual([0, 0, span(3)]);
+    },
+  );
+
+  test('a place a further recipient takes with its status never shortens the wait for the place it takes over', () => {
+    // At 2/s: X starts at 1000 (its DATA reply not come: it may count until 1001), Y at 1000.1
+    // (counted at 1000.12); at 1000.5 a recipient without a place takes X's over. W may start at
+    // 1001.13 (a window after Y); W2 only a window after X may have counted, not after 1000.5.
+    const out = schedule(
+      2,
+      `
+s.start(1000)
+[(n, t)] = s.start(1000.1)[1]
+s.replied(1000.12, [(n, t)])
+s.counted(1000.5)
+print(json.dumps([s.start(1001.13)[0], s.start(1001.505)[0]]))`,
+    ) as number[];
+    expect(us(out)).toEqual([0, 0.5]);
   });
 
-  test('DATA refused after a recipient was taken: the abort RSET and the RSET check each take a turn, none goes unpaced', () => {
+  test("a message's places begin again at each of its replies until DATA: a long list of recipients does not let them leave the window early", () => {
+    // At 2/s: a message to 30 recipients, 60 ms a reply; the first two take the window's places,
+    // which begin again at every later recipient's reply, so they count from the DATA reply at
+    // 1001.92. Another connection's recipient at 1002.2 waits until a window after that.
+    const rcpts = Array.from({ length: 30 }, (_, i): [number, string] => [1000.12 + 0.06 * i, replies('250 Ok')]);
+    const waits = serveTimed(
+      [
+        [1000, NEW_CONNECTION],
+        [1000.06, replies('250 Ok')],
+        ...rcpts,
+        [1001.92, replies('354 End data with <CR><LF>.<CR><LF>')],
+        [1002.2, NEW_CONNECTION + replies('250 Ok', '250 Ok')],
+      ],
+      2,
+    );
+    expect(us(waits)).toEqual([0, 0, 0.725]);
+  });
+
+  test('a place SES refused at DATA, ended by the abort RSET, holds the window from its start only', () => {
+    const out = schedule(
+      1,
+      `
+[(n, t)] = s.start(1000)[1]
+s.ended(1000.1, [(n, t)])
+print(json.dumps([s.start(1001.005)[0]]))`,
+    ) as number[];
+    expect(us(out)).toEqual([0]);
+    expect(us(schedule(1, 'print(json.dumps([s.start(1000)[0], s.start(1001.005)[0]]))') as number[])).toEqual([0, 1]);
+  });
+
+  test('DATA refused after a recipient was taken: the abort RSET and the RSET check each book, none goes unpaced', () => {
     // At 1/s: R1 taken, DATA refused; Postfix aborts (RSET), then checks the connection (RSET) and
-    // delivers. A turn at each RSET (the spare one ends the first), so the delivery waits two windows.
+    // delivers. A booking at each RSET (the first ends R1's place), so the delivery waits two windows.
     const dataRefused =
       replies('250 Ok', '250 Ok', '554 Transaction failed') + refused('DATA command').replace('5.1.1', '5.3.0');
     const { waits } = serve(NEW_CONNECTION + dataRefused + RSET + RSET + DELIVERY, 1, stateFile());
     expect(us(waits)).toEqual([0, span(1), span(1)]);
   });
 
-  test('a message SES refuses after DATA (its throttling): the next transaction takes one turn, at its RSET check only', () => {
+  test('a message SES refuses after DATA (its throttling): the next transaction books once, at its RSET check only', () => {
     const throttled = replies('250 Ok', '250 Ok', '354 End data with <CR><LF>.<CR><LF>', '454 Throttling failure');
     const { waits } = serve(NEW_CONNECTION + throttled + query('4.7.0') + RSET + DELIVERY, 1, stateFile());
     expect(us(waits)).toEqual([0, span(1)]);
@@ -376,7 +431,7 @@ print(json.dumps([s.start(t + 1.005)[0], s.start(t + 1.035)[0]]))`,
     expect(us(waits)).toEqual([0, 0, span(2)]);
   });
 
-  test('a schedule over a minute and 1000 turns ahead is a clock that went back: it starts again from now', () => {
+  test('a schedule over a minute and 1000 windows ahead is a clock that went back: it starts again from now', () => {
     const state = stateFile();
     serve(FIRST + RSET + DELIVERY, 1, state, 1e9);
     expect(us(serve(FIRST + RSET + DELIVERY, 1, state, 1000).waits)).toEqual([0, span(1)]);

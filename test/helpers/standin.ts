@@ -18,13 +18,17 @@ export interface StandInOptions {
   readonly password: string;
   readonly wrapper?: boolean;
   readonly mode?: string;
+  /** Recipients per second it admits (0: no limit), and how it counts them. */
+  readonly quota?: number;
+  readonly rateModel?: 'bucket' | 'window';
 }
 
 export async function startStandIn(o: StandInOptions): Promise<StandIn> {
   const port = await freePort();
   const args = [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(ROOT, 'test/harness/ses-standin.ts')];
   args.push('--port', String(port), '--host', '127.0.0.1', '--key', o.tls.keyFile, '--cert', o.tls.certFile);
-  args.push('--wrapper', o.wrapper ? 'yes' : 'no', '--mode', o.mode ?? 'accept', '--name', o.host, '--quota', '0');
+  args.push('--wrapper', o.wrapper ? 'yes' : 'no', '--mode', o.mode ?? 'accept', '--name', o.host);
+  args.push('--quota', String(o.quota ?? 0), '--rate-model', o.rateModel ?? 'bucket');
   const proc = spawn(process.execPath, args, {
     env: { ...process.env, STANDIN_USER: o.user, STANDIN_PASSWORD: o.password },
     stdio: ['pipe', 'pipe', 'inherit'],

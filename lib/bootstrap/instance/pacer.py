@@ -1,10 +1,11 @@
 """ses-relay pacer: at most RATE recipients to SES in any second. A socketmap server (spawn(8) runs
 one per SMTP client) for smtp_reply_filter and smtp_delivery_status_filter; it answers "not found",
-late: each recipient SES takes waits, right before the next command (another RCPT TO, or the DATA
-command where SES counts the message), until the last K places, shared in STATE_FILE by all SMTP
-clients, lie a window back (K recipients a window: RATE a second, or 1 in 1/RATE s), each counted
-from when SES may have counted it. Each transaction also books its place right before MAIL FROM,
-where a place too far off defers the mail instead.
+late: a message's first recipient SES takes waits, right before the next command (the DATA command
+where SES counts the message, or another RCPT TO), until the last K places, shared in STATE_FILE by
+all SMTP clients, lie a window back (K recipients a window: RATE a second, or 1 in 1/RATE s), each
+counted from when SES may have counted it; a further recipient takes a place if the window has room
+then, or when its status comes. Each transaction also books its turn right before MAIL FROM, where
+one too far off defers the mail instead.
 Usage: pacer.py RATE STATE_FILE (Python 3.6+, standard library only).
 """
 
@@ -151,17 +152,26 @@ class Schedule:
 
         return self._locked(now, step)
 
+    # Begins HELD again now (the places a message took at its recipients' replies, which SES counts
+    # at its DATA command: a place whose reply has not come counts as SES counting it at most a
+    # window after it began, so none may leave the window before DATA goes out); returns those the
+    # window still holds.
+    def _hold(self, head, now, held):
+        again = []
+        for n, began in held:
+            if head[3] - n <= self.k and self._get(TWO, self._start(n))[0] == began:
+                os.pwrite(self.fd, TWO.pack(now, 0.0), self._start(n))
+                again.append((n, now))
+        return again
+
+    def hold(self, now, held):
+        return self._locked(now, lambda head: self._hold(head, now, held))
+
     # Starts a recipient's place now if the window has room: (0, HELD and (start number, now));
-    # else (seconds to wait, HELD). HELD: the places the message took at its other recipients'
-    # replies, which SES counts with this one at its DATA command: they begin again now (a place
-    # whose reply has not come counts as SES counting it at most a window after it began).
+    # else (seconds to wait, HELD). HELD begin again now either way.
     def start(self, now, held=()):
         def step(head):
-            again = []
-            for n, began in held:
-                if head[3] - n <= self.k and self._get(TWO, self._start(n))[0] == began:
-                    os.pwrite(self.fd, TWO.pack(now, 0.0), self._start(n))
-                    again.append((n, now))
+            again = self._hold(head, now, held)
             at = self._place(head)
             if at > now:
                 return at - now, again
@@ -202,19 +212,21 @@ class Schedule:
 
         self._locked(now, step)
 
-    # A recipient SES has counted already, without a place before its DATA command (one over the
-    # message's K, or whose place was too far off): it fills a place now.
+    # A recipient SES has counted already, without a place before its DATA command (one past the
+    # window's K, or without room for it then): it fills a place now, counting no earlier than the
+    # place it takes over would have (that one may still be in SES's window).
     def counted(self, now):
         def step(head):
             self._book(head, now)
-            os.pwrite(self.fd, TWO.pack(now, now), self._start(head[3]))
+            at = max(now, self._place(head) - self.span)
+            os.pwrite(self.fd, TWO.pack(now, at), self._start(head[3]))
             head[3] += 1
 
         self._locked(now, step)
 
 
 # Books a transaction's place and sleeps until it: False (nothing booked) when it lies more than
-# MAX_WAIT ahead (Postfix would have given up waiting).
+# MAX_WAIT ahead (SES may close a connection idle that long).
 def take_booking(schedule, clock, sleep):
     wait = schedule.book(clock())
     if wait is None:
@@ -224,7 +236,8 @@ def take_booking(schedule, clock, sleep):
 
 
 # Waits for the place of a message's first recipient in the window and starts it: (start number,
-# start time), or None when it lies more than MAX_WAIT ahead.
+# start time), or None when it lies more than MAX_WAIT ahead (the booking found it nearer; another
+# SMTP client's recipient took it since): the recipient then takes a place when its status comes.
 def take_start(schedule, clock, sleep):
     begun = clock()
     while True:
@@ -254,9 +267,14 @@ def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
             code = key[:4]
             if name == b"reply":
                 was = phase
+                if code[:3] == b"220":  # a new connection
+                    # Postfix may try another of SES's addresses in the same delivery, with no
+                    # status between: places whose DATA reply never came keep counting as if SES
+                    # counted them a window after they began.
+                    armed, starts, phase = 0, [], b""
                 # DATA's 354: the places taken before it count from here (those of a connection
                 # lost before it keep counting as if SES counted them a window after they began).
-                if code == b"354 ":
+                elif code == b"354 ":
                     if starts:
                         schedule.replied(clock(), starts)
                         starts = []
@@ -265,57 +283,46 @@ def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
                     armed, phase = 0, b"data"
                 elif phase == b"mail":
                     phase = b"rcpt" if code[:1] == b"2" else b""
-                elif phase == b"rcpt" and code[:1] == b"2" and not armed:  # armed: maybe the abort RSET's
+                elif phase == b"rcpt" and code[:1] == b"2":
                     # A recipient SES took: its place, before the next command goes out (DATA, or
-                    # the next recipient's RCPT TO). A further one takes a place only if the window
-                    # has room now (waiting for it while holding the others' could make two
-                    # messages wait for each other); otherwise, and past the window's K (no second
-                    # can hold them all), it takes one when its status comes.
-                    taken = True
+                    # the next recipient's RCPT TO); the first waits for it. A further one takes a
+                    # place only if the window has room now (waiting for it while holding the
+                    # others' could make two messages wait for each other); otherwise, and past the
+                    # window's K (no second can hold them all), it takes one when its status comes.
+                    # After recipients were refused, a 250 may also be Postfix's RSET aborting the
+                    # transaction, or its next check: it is taken for a recipient all the same (a
+                    # spare place), and never answered with the pacer's 454.
+                    taken, armed = True, max(0, armed - 1)
                     if not starts:
                         start = take_start(schedule, clock, sleep)
                         starts = [start] if start else []
                     elif places < schedule.k:
                         starts = schedule.start(clock(), starts)[1]
+                    else:
+                        starts = schedule.hold(clock(), starts)
                     places = len(starts)
+                elif (
+                    phase == b"rcpt" and starts and code[:1] in (b"4", b"5")
+                ):  # a recipient refused: the others' are held
+                    starts = schedule.hold(clock(), starts)
                 # Before MAIL FROM: the AUTH reply, or the reply to the RSET checking a cached
                 # connection (the first 250 after a delivery; two after a failure: Postfix may abort
                 # it with RSET).
-                if code == b"235 " or (code == b"250 " and armed):
-                    # After recipients were refused, this 250 may be a later recipient's, one SES
-                    # took: it takes a place (a spare one if it was the RSET), and is never replaced.
-                    maybe_recipient = was == b"rcpt"
-                    if maybe_recipient:
-                        start = take_start(schedule, clock, sleep)
-                        if start:
-                            starts.append(start)
-                            places += 1
-                    else:
-                        if starts:  # no DATA since they were taken: that transaction was aborted
-                            schedule.ended(clock(), starts)
-                            starts = []
-                        places = 0
-                    booked = take_booking(schedule, clock, sleep)
-                    if not booked and maybe_recipient:
-                        stdout.write(b"9:NOTFOUND ,")
-                        stdout.flush()
-                        continue
-                    phase, taken = b"mail", False
+                if was != b"rcpt" and (code == b"235 " or (code == b"250 " and armed)):
+                    if starts:  # no DATA since they were taken: that transaction was aborted
+                        schedule.ended(clock(), starts)
+                        starts = []
+                    phase, taken, places = b"mail", False, 0
                     armed = armed - 1 if code == b"250 " else 0
                     # Without a booking, the delivery is deferred: it never reaches SES.
-                    if not booked:
+                    if not take_booking(schedule, clock, sleep):
                         stdout.write(b"%d:%s," % (len(DEFER), DEFER))
                         stdout.flush()
                         continue
-                elif code[:3] == b"220":  # a new connection
-                    # Postfix may try another of SES's addresses in the same delivery, with no
-                    # status between: places whose DATA reply never came keep counting as if SES
-                    # counted them a window after they began.
-                    armed, starts, phase = 0, [], b""
             elif key.startswith(b"4.4."):  # never reached SES
                 # A connection lost after a place was taken may have lost it after DATA went out:
                 # that place keeps counting as if SES counted it a window after it began.
-                starts = []
+                starts, phase, taken = [], b"", False
                 armed = max(armed, 1)
             else:
                 # A recipient SES took, without a place of its own before DATA: it takes one now.
@@ -330,8 +337,7 @@ def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
                 # A recipient refused once another was taken (Postfix's text says which command
                 # was refused): the transaction goes on to DATA. Otherwise the next 250 is an RSET
                 # check; after a failure before DATA Postfix may first abort with an RSET, so two
-                # are (a spare booking, never one too few: when no recipient was taken yet, a later
-                # recipient's 250 cannot be told from that RSET's, and takes a place either way).
+                # are (a spare booking, never one too few).
                 if not (phase == b"rcpt" and taken and RCPT_REFUSED in key):
                     armed = max(armed, 2 if key[:1] != b"2" and phase != b"data" else 1)
             stdout.write(b"9:NOTFOUND ,")
