@@ -116,7 +116,9 @@ test.each(['bucket', 'window'] as const)(
     expect(await transaction(['a@example.com', 'b@example.com'], false)).toMatch(/^250 /);
     expect(await transaction(['a@example.com', 'b@example.com'], true)).toMatch(/^250 /);
     // The second's quota is spent: the next message is taken up to DATA and refused after it.
-    expect(await transaction(['c@example.com'], true)).toMatch(/^454 4\.7\.0 Throttling failure/);
+    expect(await transaction(['c@example.com'], true)).toMatch(
+      /^454 Throttling failure: Maximum sending rate exceeded/,
+    );
     session.close();
     expect(standin.messages().map((m) => m.to)).toEqual([['a@example.com', 'b@example.com']]);
     expect(standin.count('throttled')).toBe(1);
