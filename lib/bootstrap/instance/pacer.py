@@ -301,10 +301,11 @@ def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
                     else:
                         starts = schedule.hold(clock(), starts)
                     places = len(starts)
-                elif (
-                    phase == b"rcpt" and starts and code[:1] in (b"4", b"5")
-                ):  # a recipient refused: the others' are held
+                elif phase == b"rcpt" and starts and code[:1] in (b"4", b"5"):
+                    # A recipient refused: the others' places are held (one another SMTP client's
+                    # recipient took over meanwhile is counted with its status).
                     starts = schedule.hold(clock(), starts)
+                    places = len(starts)
                 # Before MAIL FROM: the AUTH reply, or the reply to the RSET checking a cached
                 # connection (the first 250 after a delivery; two after a failure: Postfix may abort
                 # it with RSET).
@@ -314,32 +315,36 @@ def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
                         starts = []
                     phase, taken, places = b"mail", False, 0
                     armed = armed - 1 if code == b"250 " else 0
-                    # Without a booking, the delivery is deferred: it never reaches SES.
+                    # Without a booking, the delivery is deferred: it never reaches SES. (Postfix may
+                    # try another cached connection: its RSET check books again.)
                     if not take_booking(schedule, clock, sleep):
+                        phase, armed = b"", max(armed, 1)
                         stdout.write(b"%d:%s," % (len(DEFER), DEFER))
                         stdout.flush()
                         continue
-            elif key.startswith(b"4.4."):  # never reached SES
-                # A connection lost after a place was taken may have lost it after DATA went out:
-                # that place keeps counting as if SES counted it a window after it began.
-                starts, phase, taken = [], b"", False
-                armed = max(armed, 1)
             else:
-                # A recipient SES took, without a place of its own before DATA: it takes one now.
-                if key[:1] == b"2":
+                # A recipient SES took (or one of a message past its DATA command, where SES may have
+                # counted it whatever came after), without a place of its own: it takes one now.
+                if key[:1] == b"2" or phase == b"data":
                     if places:
                         places -= 1
                     else:
                         schedule.counted(clock())
-                # Refused as a whole (its DATA command): no recipient's 250 follows, only RSETs.
-                elif phase == b"rcpt" and RCPT_REFUSED not in key:
-                    phase = b""
-                # A recipient refused once another was taken (Postfix's text says which command
-                # was refused): the transaction goes on to DATA. Otherwise the next 250 is an RSET
-                # check; after a failure before DATA Postfix may first abort with an RSET, so two
-                # are (a spare booking, never one too few).
-                if not (phase == b"rcpt" and taken and RCPT_REFUSED in key):
-                    armed = max(armed, 2 if key[:1] != b"2" and phase != b"data" else 1)
+                if key.startswith(b"4.4."):  # no connection, or a connection lost
+                    # Lost after a place was taken, maybe after DATA went out: that place keeps
+                    # counting as if SES counted it a window after it began.
+                    starts, phase, taken = [], b"", False
+                    armed = max(armed, 1)
+                else:
+                    # Refused as a whole (its DATA command): no recipient's 250 follows, only RSETs.
+                    if key[:1] != b"2" and phase == b"rcpt" and RCPT_REFUSED not in key:
+                        phase = b""
+                    # A recipient refused once another was taken (Postfix's text says which command
+                    # was refused): the transaction goes on to DATA. Otherwise the next 250 is an
+                    # RSET check; after a failure before DATA Postfix may first abort with an RSET,
+                    # so two are (a spare booking, never one too few).
+                    if not (phase == b"rcpt" and taken and RCPT_REFUSED in key):
+                        armed = max(armed, 2 if key[:1] != b"2" and phase != b"data" else 1)
             stdout.write(b"9:NOTFOUND ,")
             stdout.flush()
     finally:
