@@ -385,6 +385,11 @@ print(json.dumps([s.start(1001.005)[0]]))`,
       replies('250 Ok', '250 Ok', '554 Transaction failed') + refused('DATA command').replace('5.1.1', '5.3.0');
     const { waits } = serve(NEW_CONNECTION + dataRefused + RSET + RSET + DELIVERY, 1, stateFile());
     expect(us(waits)).toEqual([0, span(1), span(1)]);
+    // SES did not count R1: the abort RSET ends its place, which then holds the window a window
+    // from its start only. At 0.2/s that is the booking's own 5.025 s; counted as lost (a window
+    // later) it would be 10 s off, and the pacer would defer the next delivery with its 454.
+    const slow = serve(NEW_CONNECTION + dataRefused + RSET, 0.2, stateFile());
+    expect([us(slow.waits), slow.replies.includes('454')]).toEqual([[0, span(0.2)], false]);
   });
 
   test('a message SES refuses after DATA (its throttling): the next transaction books once, at its RSET check only', () => {

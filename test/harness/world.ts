@@ -72,12 +72,10 @@ export class Standin {
   }
 
   messages(): { from: string; to: string[]; raw: string; user: string }[] {
-    return this.events
-      .filter((e) => e.event === 'message')
-      .map((e) => ({
-        ...(e as { from: string; to: string[]; user: string }),
-        raw: Buffer.from(e.raw as string, 'base64').toString('utf8'),
-      }));
+    return this.received(0).map((e) => ({
+      ...(e as { from: string; to: string[]; user: string }),
+      raw: Buffer.from(e.raw as string, 'base64').toString('utf8'),
+    }));
   }
 
   count(event: string): number {
@@ -86,11 +84,14 @@ export class Standin {
 
   /** When the stand-in counted each message (its DATA command, its own clock), from the `from`-th on, in order. */
   arrivals(from = 0): number[] {
-    return this.events
-      .filter((e) => e.event === 'message')
-      .slice(from)
+    return this.received(from)
       .map((e) => e.countedAt as number)
       .sort((x, y) => x - y);
+  }
+
+  /** The stand-in's message events, from the `from`-th on. */
+  private received(from: number) {
+    return this.events.filter((e) => e.event === 'message').slice(from);
   }
 
   /**
@@ -99,9 +100,7 @@ export class Standin {
    * received from the `from`-th on.
    */
   busiestSecond(from = 0): number {
-    const times = this.events
-      .filter((e) => e.event === 'message')
-      .slice(from)
+    const times = this.received(from)
       .flatMap((e) => Array((e.to as string[]).length).fill(e.countedAt as number))
       .sort((a, b) => a - b);
     let most = 0;

@@ -121,20 +121,28 @@ class Schedule:
             os.pwrite(self.fd, TWO.pack(*pair), self._start(n))
         head[1] = self.k
 
-    # When the next start may come: a window after the K-th start before it (one whose reply has not
-    # come counts as SES counting it a window after it began); 0 while fewer than K have started.
-    def _place(self, head):
+    # When SES may have counted the K-th start before the next (one whose reply has not come: a
+    # window after it began); 0 while fewer than K have started.
+    def _oldest(self, head):
         n = head[3]
         if n < self.k:
             return 0.0
         began, counted = self._get(TWO, self._start(n))
-        return (counted if counted >= began else began + self.window) + self.span
+        return counted if counted >= began else began + self.window
+
+    # When the next start may come: a window after the K-th start before it.
+    def _place(self, head):
+        return self._oldest(head) + self.span if head[3] >= self.k else 0.0
+
+    # When the next booking may come: a window after the K-th booking before it.
+    def _booking_at(self, head, now):
+        n = head[2]
+        return now if n < self.k else max(now, self._get(ONE, self._booking(n))[0] + self.span)
 
     def _book(self, head, now):
-        n = head[2]
-        at = now if n < self.k else max(now, self._get(ONE, self._booking(n))[0] + self.span)
-        os.pwrite(self.fd, ONE.pack(at), self._booking(n))
-        head[2] = n + 1
+        at = self._booking_at(head, now)
+        os.pwrite(self.fd, ONE.pack(at), self._booking(head[2]))
+        head[2] += 1
         return at
 
     # Books a place in the window for a transaction; returns the seconds to sleep until it, or None
@@ -142,11 +150,7 @@ class Schedule:
     # does not sleep until that place: the recipient's reply, two round trips later, waits for it.)
     def book(self, now):
         def step(head):
-            n = head[2]
-            at = self._place(head)
-            if n >= self.k:
-                at = max(at, self._get(ONE, self._booking(n))[0] + self.span)
-            if at - now > MAX_WAIT:
+            if max(self._booking_at(head, now), self._place(head)) - now > MAX_WAIT:
                 return None
             return self._book(head, now) - now
 
@@ -157,11 +161,9 @@ class Schedule:
     # window after it began, so none may leave the window before DATA goes out); returns those the
     # window still holds.
     def _hold(self, head, now, held):
-        again = []
-        for n, began in held:
-            if head[3] - n <= self.k and self._get(TWO, self._start(n))[0] == began:
-                os.pwrite(self.fd, TWO.pack(now, 0.0), self._start(n))
-                again.append((n, now))
+        again = [(n, now) for n, began in held if self._holds(head, n, began)]
+        for n, _ in again:
+            os.pwrite(self.fd, TWO.pack(now, 0.0), self._start(n))
         return again
 
     def hold(self, now, held):
@@ -198,9 +200,13 @@ class Schedule:
 
         self._locked(now, step)
 
+    # Whether the window still holds start number N, begun at BEGAN (not taken over since).
+    def _holds(self, head, n, began):
+        return head[3] - n <= self.k and self._get(TWO, self._start(n))[0] == began
+
     # Records when SES may have counted start number N (at BEGAN), if the window still holds it.
     def _counted_at(self, head, n, began, counted):
-        if head[3] - n <= self.k and self._get(TWO, self._start(n))[0] == began:
+        if self._holds(head, n, began):
             os.pwrite(self.fd, TWO.pack(began, counted), self._start(n))
 
     # STARTS ended before a DATA command's reply (SES refused the DATA command, or Postfix aborted the
@@ -218,8 +224,7 @@ class Schedule:
     def counted(self, now):
         def step(head):
             self._book(head, now)
-            at = max(now, self._place(head) - self.span)
-            os.pwrite(self.fd, TWO.pack(now, at), self._start(head[3]))
+            os.pwrite(self.fd, TWO.pack(now, max(now, self._oldest(head))), self._start(head[3]))
             head[3] += 1
 
         self._locked(now, step)
