@@ -65,14 +65,22 @@ export const GROUP_ONLY_FILES = ['drain.sh', 'health.sh', 'imds.py', 'probe.py',
 const cached = new Map<string, Buffer>();
 
 // The shell files hold no text whose indentation matters (no heredocs, no multi-line strings with
-// indented lines; the Python is in .py files), so their code goes without indentation too.
+// indented lines; the Python is in .py files), so their code goes without indentation too. The
+// Python (formatted by Ruff: four spaces a level, no multi-line string but the leading docstring)
+// keeps one space a level, and loses a comment after code with no quote before it.
 function codeOnly(name: string, text: string): string {
   const python = name.endsWith('.py');
   const body = python ? text.replace(/^"""[\s\S]*?"""\n/, '') : text;
+  const shorter = (line: string) => {
+    if (!python) return line.trimStart();
+    const indent = line.length - line.trimStart().length;
+    const code = /^[^'"#]*?\S {2}# /.test(line) ? line.replace(/ {2}# .*$/, '') : line;
+    return ' '.repeat(Math.floor(indent / 4) + (indent % 4)) + code.trimStart();
+  };
   return `${body
     .split('\n')
     .filter((line) => !/^\s*#(?!\s*shellcheck)/.test(line) && line.trim() !== '')
-    .map((line) => (python ? line : line.trimStart()))
+    .map(shorter)
     .join('\n')}\n`;
 }
 

@@ -117,12 +117,33 @@ describe('rendered script', () => {
       const carried = readFileSync(join(dir, f), 'utf8').split('\n');
       // No comment line is left but shellcheck's directives...
       expect(carried.filter((l) => /^\s*#/.test(l) && !/^\s*# shellcheck /.test(l))).toEqual([]);
-      // ...and every line of code is there, in order (shell lines without their indentation).
-      const code = readFileSync(join(PROGRAM_DIR, f), 'utf8')
-        .replace(/^"""[\s\S]*?"""\n/, '')
+      const source = readFileSync(join(PROGRAM_DIR, f), 'utf8');
+      if (f.endsWith('.py')) {
+        // ...and the Python is the same program, its syntax tree but the module's docstring.
+        const same = spawnSync(
+          'python3',
+          [
+            '-c',
+            'import ast, sys\n' +
+              'def tree(path, doc):\n' +
+              '    t = ast.parse(open(path).read())\n' +
+              '    t.body = t.body[1:] if doc else t.body\n' +
+              '    return ast.dump(t)\n' +
+              'sys.exit(tree(sys.argv[1], True) != tree(sys.argv[2], False))',
+            join(PROGRAM_DIR, f),
+            join(dir, f),
+          ],
+          { encoding: 'utf8' },
+        );
+        expect([f, same.status, same.stderr]).toEqual([f, 0, '']);
+        expect(source.startsWith('"""')).toBe(true);
+        continue;
+      }
+      // ...and every line of code is there, in order, without its indentation.
+      const code = source
         .split('\n')
         .filter((l) => l.trim() !== '' && !/^\s*#/.test(l))
-        .map((l) => (f.endsWith('.py') ? l : l.trimStart()));
+        .map((l) => l.trimStart());
       expect(carried.filter((l) => l.trim() !== '' && !/^\s*# shellcheck /.test(l))).toEqual(code);
     }
     expect(renderScript(opts)).toContain(

@@ -65,10 +65,13 @@ describeWorld('pacing to the send quota read from SES (30/s), 20 ms away, SES co
         'smtp_delivery_status_filter',
         'connection_cache_ttl_limit',
         'smtp_discard_ehlo_keywords',
+        'smtp_destination_recipient_limit',
       ]).stdout,
     ).toBe(
-      '15\n15\n0s\nyes\nsocketmap:unix:private/ses-pace:reply\nsocketmap:unix:private/ses-pace:pace\n5s\npipelining\n',
+      '15\n15\n0s\nyes\nsocketmap:unix:private/ses-pace:reply\nsocketmap:unix:private/ses-pace:pace\n5s\npipelining\n30\n',
     );
+    // The SMTP clients' process limit keeps the connections to their number at any rate.
+    expect(world.exec(['postconf', '-Fh', 'smtp/unix/process_limit']).stdout).toBe('15\n');
     expect(world.exec(['postconf', '-M', 'tlsproxy/unix']).stdout).toMatch(/^tlsproxy\s+unix\s.*tlsproxy$/m);
     expect(world.exec(['postconf', '-M', 'ses-pace/unix']).stdout).toMatch(
       /^ses-pace\s+unix\s+-\s+n\s+n\s+-\s+-\s+spawn user=ses-relay argv=\/usr\/bin\/python3 -I -S \/usr\/local\/libexec\/ses-relay\/pacer\.py 30\.0 \/var\/lib\/ses-relay\/schedule$/m,
@@ -127,7 +130,11 @@ describeWorld('pacing to the send quota read from SES (30/s), 20 ms away, SES co
     const again = world.runScript(Bootstrap.render(options()), env, 'again.sh');
     expect(again.code).toBe(0);
     expect(again.stderr).toContain('at most 60 recipients/s, each delivery paced, over up to 30 connection(s)');
-    expect(world.exec(['postconf', '-h', 'default_destination_concurrency_limit']).stdout).toBe('30\n');
+    expect(
+      world.exec(['postconf', '-h', 'default_destination_concurrency_limit', 'smtp_destination_recipient_limit'])
+        .stdout,
+    ).toBe('30\n50\n');
+    expect(world.exec(['postconf', '-Fh', 'smtp/unix/process_limit']).stdout).toBe('30\n');
     // One pacer service, with the new rate: the old line was replaced, not kept beside it.
     expect(world.exec(['grep', '-c', '^ses-pace ', '/etc/postfix/master.cf']).stdout).toBe('1\n');
     expect(world.exec(['postconf', '-M', 'ses-pace/unix']).stdout).toContain(' 60 /var/lib/ses-relay/schedule\n');
@@ -157,6 +164,25 @@ describeWorld("the sandbox's quota of one message per second, 20 ms away", () =>
     expect(await world.waitForEmptyQueue()).toEqual([]);
     expect(world.read('/var/log/maillog')).toMatch(/conn_use=5,/);
   });
+
+  // At 1/s a second holds one recipient: Postfix sends each recipient of a message its own copy
+  // (smtp_destination_recipient_limit = 1), over the one connection (the SMTP clients' process
+  // limit: at one recipient a transaction Postfix would run one per recipient).
+  test('a message to three recipients goes as three transactions a second apart, over the one connection, none throttled', async () => {
+    const before = standin.messages().length;
+    const secure = standin.count('secure');
+    const to = ['one@example.com', 'two@example.com', 'three@example.com'];
+    world.sendmail('sender@example.com', to, 'Subject: to three\n\nhello\n');
+    await standin.waitFor(() => standin.messages().length >= before + 3, 60000, 'three copies at 1/s');
+    const copies = standin.messages().slice(before);
+    expect(copies.map((m) => m.to)).toEqual(expect.arrayContaining(to.map((r) => [r])));
+    expect(copies).toHaveLength(3);
+    expect(standin.count('throttled')).toBe(0);
+    expect(standin.busiestSecond()).toBeLessThanOrEqual(1);
+    expect(standin.count('secure') - secure).toBeLessThanOrEqual(1);
+    expect(world.exec(['postconf', '-h', 'smtp_destination_recipient_limit']).stdout).toBe('1\n');
+    expect(world.exec(['postconf', '-Fh', 'smtp/unix/process_limit']).stdout).toBe('1\n');
+  });
 });
 
 describeWorld('one of two relays sharing a 10/s quota, SES counting a strict sliding second, 20 ms away', () => {
@@ -177,21 +203,21 @@ describeWorld('one of two relays sharing a 10/s quota, SES counting a strict sli
     expect(world.exec(['postconf', '-M', 'ses-pace/unix']).stdout).toContain(' 5 /var/lib/ses-relay/schedule\n');
   });
 
-  // SES takes a message's recipients in one transaction, all counted at its DATA command: one to
-  // more recipients than the rate puts them all in one second (README). The stand-in counts a
-  // strict sliding second here: with its token bucket, which lets the message overdraw, the four
-  // messages that took their turns while the ten RCPT TOs went one by one (no PIPELINING) reach
-  // DATA first, the debt outlasts the window, and the sixth draws a 454 (retried 10 s later).
-  test('a message to ten recipients at a 5/s share: the mail after it waits until the window has room again, none throttled', async () => {
+  // SES counts a message's recipients together, at its DATA command. Postfix sends no more in one
+  // transaction than the rate (smtp_destination_recipient_limit), and the pacer holds each
+  // recipient's reply until the window has room for the message's recipients so far: a message to
+  // ten at 5/s goes as two of five, a window apart, and the mail after them waits its turn.
+  test('a message to ten recipients at a 5/s share: two transactions of five, never more than five in a second of SES, none throttled', async () => {
     const to = Array.from({ length: 10 }, (_, i) => `list${i}@example.com`);
     world.sendmail('sender@example.com', to, 'Subject: to ten\n\nhello\n');
     await world.submitMany(5);
-    await standin.waitFor(() => standin.messages().length >= 6, 60000, 'ten recipients, then five messages');
+    await standin.waitFor(() => standin.messages().length >= 7, 60000, 'ten recipients, then five messages');
     expect(await world.waitForEmptyQueue()).toEqual([]);
-    // One message, ten recipients (the stand-in admits it while its second holds fewer than 5), and
-    // the five messages after it held back until the window allows them: no 454.
-    expect(standin.messages().filter((m) => /^Subject: to ten$/m.test(m.raw))[0]?.to).toEqual(to);
+    const parts = standin.messages().filter((m) => /^Subject: to ten$/m.test(m.raw));
+    expect(parts.map((m) => m.to.length)).toEqual([5, 5]);
+    expect(parts.flatMap((m) => m.to).sort()).toEqual([...to].sort());
     expect(standin.count('throttled')).toBe(0);
+    expect(standin.busiestSecond()).toBeLessThanOrEqual(5);
   });
 
   test('1/s shared by 1,000 relays is still paced (0.001 recipients/s): a turn 1005 s off defers the mail with a 454, never a lookup error', async () => {

@@ -87,6 +87,13 @@ apply_conf() {
   fi
 }
 
+# Sets a master.cf field (service/type/field, as postconf -F names it) unless it has that value.
+want_field() {
+  [ "$(postconf -Fh "$1")" = "$2" ] && return 0
+  postconf -F "$1=$2"
+  CHANGED=1
+}
+
 # True when this Postfix knows the parameter. (grep reads all of postconf's output: with pipefail,
 # grep -q could fail the pipeline by SIGPIPE.)
 has_param() {

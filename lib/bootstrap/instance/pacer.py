@@ -23,6 +23,9 @@ GUARD = 0.005
 # instead, so Postfix defers the mail, which takes its place on a later try (a share below 1/8 per
 # second: one delivery every 8 s or more).
 MAX_WAIT = 8
+INF = float("inf")
+# How soon a client waiting behind a message with no DATA reply yet looks again.
+POLL = 0.02
 DEFER = b"OK 454 4.7.0 ses-relay pacer: no turn within 8 s at this relay's share of the send rate"
 
 # How Postfix ends the text of a recipient's status when SES refused its RCPT TO.
@@ -37,12 +40,14 @@ RCPT_REFUSED = b"(in reply to RCPT TO command)"
 # first round trips, under the load of its TLS handshakes, are no measure of the least.
 EPOCH = 60
 SAMPLES = 20
-# STATE_FILE: this header, then the last K bookings (a time each), then the last K starts (a time
-# and when SES may have counted it, as of the least round trip; 0 until its DATA command's reply).
-HEAD = struct.Struct("<8sQQQdddQQ")  # magic, K, bookings, starts; least round trip and replies: this epoch, last
-MAGIC = b"sespace3"
+# STATE_FILE: this header, then the last K bookings (a time each), then the ledger: a ring of
+# groups (when it began, when SES may have counted it as of the least round trip or 0 until its
+# DATA command's reply, and its recipients: 0 once moved).
+# Header: magic, K, bookings, groups; least round trip and replies: this epoch, last; the waiter.
+HEAD = struct.Struct("<8sQQQdddQQQQdd")
+MAGIC = b"sespace4"
 ONE = struct.Struct("<d")
-TWO = struct.Struct("<dd")
+GROUP = struct.Struct("<ddq")
 
 
 # The next netstring's payload; None when Postfix has closed the connection.
@@ -62,18 +67,25 @@ def read_query(stream):
     return payload
 
 
-# The sliding window all SMTP clients share: a recipient's place (a start) comes once the K-th start
-# before it lies a window back. That start counts from when SES may have counted it: its DATA
-# command's reply less the least round trip of late (a slow path, or a recipient that waited for
-# the next one's place, reaches SES late), so the path's variations never put K + 1 recipients in
-# one of SES's seconds. Bookings (one a transaction, before its MAIL FROM) space the transactions
-# out the same way, and tell which is too far off to begin.
+# The sliding window all SMTP clients share, as a ledger of the messages SES may still count in a
+# window to come: each one's recipients (a group) and when SES may have counted them at the latest
+# (its DATA command's reply less the least round trip of late: a slow path, or a message that
+# waited, reaches SES late; a window after it began until then), so the path's variations never put
+# K + 1 recipients in one of SES's seconds. A message's group comes, all of its recipients at once,
+# when the window has room for them all; it begins again (moved to the ledger's end) at each reply
+# of the message until its DATA command, so none leaves the window before SES counts it. Bookings
+# (one a transaction, before its MAIL FROM) space the transactions out the same way, and tell
+# which is too far off to begin.
 class Schedule:
     def __init__(self, fd, rate):
         self.fd = fd
         self.k = max(1, int(rate))
         self.window = max(1.0, self.k / rate)
         self.span = self.window * (1 + GUARD)
+        # A group begun longer ago than this counts in no window to come (a second of slack: SMTP
+        # clients read the clock before the lock).
+        self.reach = self.span + self.window + 1
+        self.cap = 4 * self.k + 64  # groups the ledger keeps: at most 2 K a reach, and as many moved
         self.limit = 60 + 1000 / rate  # a schedule further ahead is a clock that went back
 
     def _get(self, form, offset):
@@ -83,11 +95,12 @@ class Schedule:
     def _booking(self, n):
         return HEAD.size + 8 * (n % self.k)
 
-    def _start(self, n):
-        return HEAD.size + 8 * self.k + 16 * (n % self.k)
+    def _group(self, n):
+        return HEAD.size + 8 * self.k + GROUP.size * (n % self.cap)
 
-    # Applies step(head) -> result under the lock; head: [magic, K, bookings, starts, least this epoch,
-    # least last epoch, epoch, replies this epoch, replies last epoch].
+    # Applies step(head) -> result under the lock; head: [magic, K, bookings, groups, least round
+    # trip this epoch, last epoch, epoch, replies this epoch, last epoch; the waiting SMTP client,
+    # the recipients it waits for, when it wakes, since when it waits].
     def _locked(self, now, step):
         fcntl.flock(self.fd, fcntl.LOCK_EX)
         try:
@@ -100,39 +113,67 @@ class Schedule:
                 head[2] and self._get(ONE, self._booking(head[2] - 1))[0] > now + self.limit
             ):
                 os.ftruncate(self.fd, 0)
-                head = [MAGIC, self.k, 0, 0, float("inf"), float("inf"), 0.0, 0, 0]
+                head = [MAGIC, self.k, 0, 0, INF, INF, 0.0, 0, 0, 0, 0, 0.0, 0.0]
             result = step(head)
             os.pwrite(self.fd, HEAD.pack(*head), 0)
             return result
         finally:
             fcntl.flock(self.fd, fcntl.LOCK_UN)
 
-    # Another rate's schedule (the rate changed; its SMTP clients may still deliver once): as many of
-    # its last bookings and starts as this rate's window holds, laid out for this one.
+    # Another rate's schedule (the rate changed; its SMTP clients may still deliver once): its last
+    # groups, laid out for this one (its bookings are not carried over: the groups hold the places).
     def _resize(self, head):
-        k, bookings, starts = head[1:4]
-        keep = min(k, self.k)
-        booked = [(n, self._get(ONE, HEAD.size + 8 * (n % k))) for n in range(max(0, bookings - keep), bookings)]
-        began = [(n, self._get(TWO, HEAD.size + 8 * k + 16 * (n % k))) for n in range(max(0, starts - keep), starts)]
+        cap = 4 * head[1] + 64
+        ledger = [
+            (n, self._get(GROUP, HEAD.size + 8 * head[1] + GROUP.size * (n % cap)))
+            for n in range(max(0, head[3] - min(cap, self.cap)), head[3])
+        ]
         os.ftruncate(self.fd, 0)
-        for n, at in booked:
-            os.pwrite(self.fd, ONE.pack(*at), self._booking(n))
-        for n, pair in began:
-            os.pwrite(self.fd, TWO.pack(*pair), self._start(n))
-        head[1] = self.k
+        for n, group in ledger:
+            os.pwrite(self.fd, GROUP.pack(*group), self._group(n))
+        head[1:3] = [self.k, 0]
 
-    # When SES may have counted the K-th start before the next (one whose reply has not come: a
-    # window after it began); 0 while fewer than K have started.
-    def _oldest(self, head):
-        n = head[3]
-        if n < self.k:
-            return 0.0
-        began, counted = self._get(TWO, self._start(n))
-        return counted if counted >= began else began + self.window
+    # (when SES may have counted it at the latest, its recipients, the earliest that may become once
+    # its DATA reply comes) of each group that may count in a window from NOW on, but group SKIP
+    # (the asking message's own), newest first.
+    def _recent(self, head, now, skip=-1):
+        out = []
+        n, low = head[3], max(0, head[3] - self.cap)
+        while n > low:
+            size = min(256, n - low, (n - 1) % self.cap + 1)  # one run of the ring
+            raw = os.pread(self.fd, GROUP.size * size, self._group(n - size)).ljust(GROUP.size * size, b"\0")
+            rows = list(GROUP.iter_unpack(raw))
+            for i in range(size - 1, -1, -1):
+                began, counted, count = rows[i]
+                if began < now - self.reach:  # groups begin in the ledger's order
+                    return out
+                bound = counted if counted >= began else began + self.window
+                if count and n - size + i != skip and bound > now - self.span:
+                    out.append((bound, count, bound if counted >= began else began))
+            n -= size
+        return out
 
-    # When the next start may come: a window after the K-th start before it.
-    def _place(self, head):
-        return self._oldest(head) + self.span if head[3] >= self.k else 0.0
+    # When NEED recipients of SMTP client OWNER (its group so far, SKIP, not counted) may begin: once
+    # the window holds no more than K less them (and less those another client waits for); and
+    # whether that may come sooner (a group that holds it back has no DATA reply yet, and may count
+    # from earlier once it comes, or move, any moment).
+    def _earliest(self, head, now, need, owner, skip=-1):
+        reserve = head[10] if head[9] not in (0, owner) and now <= head[11] + 1 else 0
+        room = self.k - need - reserve
+        if room < 0:  # the waiting client's recipients come first
+            return max(now, head[11]) + 0.001, True
+        taken, lows = 0, []
+        for bound, count, low in sorted(self._recent(head, now, skip), reverse=True):
+            taken += count
+            lows.append(low)
+            if taken > room:
+                return max(now, bound + self.span), min(lows) < bound
+        return now, False
+
+    # Whether GROUP (number, time begun, recipients) is still in the ledger as it was.
+    def _valid(self, head, group):
+        n, began, _ = group
+        return head[3] - n <= self.cap and self._get(GROUP, self._group(n))[0] == began
 
     # When the next booking may come: a window after the K-th booking before it.
     def _booking_at(self, head, now):
@@ -145,112 +186,107 @@ class Schedule:
         head[2] += 1
         return at
 
-    # Books a place in the window for a transaction; returns the seconds to sleep until it, or None
-    # (nothing booked) when it, or the next recipient's place, lies more than MAX_WAIT ahead. (It
-    # does not sleep until that place: the recipient's reply, two round trips later, waits for it.)
-    def book(self, now):
+    # Books a place in the window for a transaction of SMTP client OWNER; returns the seconds to
+    # sleep until it, or None (nothing booked) when it, or the next recipient's place, lies more
+    # than MAX_WAIT ahead. (It does not sleep until that place: the recipient's reply, two round
+    # trips later, waits for it.)
+    def book(self, now, owner=0):
         def step(head):
-            if max(self._booking_at(head, now), self._place(head)) - now > MAX_WAIT:
+            if max(self._booking_at(head, now), self._earliest(head, now, 1, owner)[0]) - now > MAX_WAIT:
                 return None
             return self._book(head, now) - now
 
         return self._locked(now, step)
 
-    # Begins HELD again now (the places a message took at its recipients' replies, which SES counts
-    # at its DATA command: a place whose reply has not come counts as SES counting it at most a
-    # window after it began, so none may leave the window before DATA goes out); returns those the
-    # window still holds.
-    def _hold(self, head, now, held):
-        again = [(n, now) for n, began in held if self._holds(head, n, began)]
-        for n, _ in again:
-            os.pwrite(self.fd, TWO.pack(now, 0.0), self._start(n))
-        return again
-
-    def hold(self, now, held):
-        return self._locked(now, lambda head: self._hold(head, now, held))
-
-    # Starts a recipient's place now if the window has room: (0, HELD and (start number, now));
-    # else (seconds to wait, HELD). HELD begin again now either way.
-    def start(self, now, held=()):
+    # A message's group (GROUP: its recipients so far, or None) with NEW more recipients, begun
+    # now if the window has room for them all: (0, the group). Else (seconds to wait, GROUP), and
+    # SMTP client OWNER is the one the others leave room for, unless another's message began before
+    # SINCE (when this one's first recipient came: a message under way goes first); None instead
+    # when the wait is more than LIMIT.
+    def start(self, now, group=None, new=1, owner=0, limit=INF, since=None):
         def step(head):
-            again = self._hold(head, now, held)
-            at = self._place(head)
+            mine = group if group and self._valid(head, group) else None
+            need = (group[2] if group else 0) + new
+            at, sooner = self._earliest(head, now, need, owner, mine[0] if mine else -1)
+            last = head[3] - self.cap  # the group the next one takes the place of in the ledger
+            if not (mine and mine[0] == head[3] - 1) and last >= 0:
+                began, _, count = self._get(GROUP, self._group(last))
+                if count and began >= now - self.reach:
+                    at = max(at, began + self.reach)
+            if at - now > limit:
+                return None
             if at > now:
-                return at - now, again
-            n = head[3]
-            os.pwrite(self.fd, TWO.pack(now, 0.0), self._start(n))
-            head[3] = n + 1
-            return 0, again + [(n, now)]
+                if sooner:  # look again then
+                    at = min(at, now + POLL)
+                first = now if since is None else since
+                if head[9] in (0, owner) or now > head[11] + 1 or first < head[12]:
+                    head[9:13] = [owner, need, at, first]
+                if mine:  # SES counts none of it before the reply goes: it holds no place meanwhile
+                    os.pwrite(self.fd, GROUP.pack(mine[1], 0.0, 0), self._group(mine[0]))
+                return at - now, group
+            if head[9] == owner:
+                head[9:13] = [0, 0, 0.0, 0.0]
+            if mine and mine[0] == head[3] - 1:
+                n = mine[0]  # the newest group: it begins again where it is
+            else:
+                if mine:  # moved to the ledger's end: nothing left where it was
+                    os.pwrite(self.fd, GROUP.pack(mine[1], 0.0, 0), self._group(mine[0]))
+                n = head[3]
+                head[3] += 1
+            os.pwrite(self.fd, GROUP.pack(now, 0.0, need), self._group(n))
+            return 0, (n, now, need)
 
         return self._locked(now, step)
 
-    # The reply to the DATA command after STARTS (start number, time) came now: SES counted them at
-    # most this round trip's excess over the least of late before it (a loaded host's or path's
-    # slowness counts), and at most a window after each began.
-    def replied(self, now, starts):
+    # The reply to the DATA command after GROUP began came now: SES counted it at most this round
+    # trip's excess over the least of late before it (a loaded host's or path's slowness counts),
+    # and at most a window after it began.
+    def replied(self, now, group):
         def step(head):
             epoch = now // EPOCH
             if epoch != head[6]:
-                head[5], head[8] = (head[4], head[7]) if epoch == head[6] + 1 else (float("inf"), 0)
-                head[4], head[6], head[7] = float("inf"), epoch, 0
-            head[4], head[7] = min(head[4], now - starts[-1][1]), head[7] + 1
+                head[5], head[8] = (head[4], head[7]) if epoch == head[6] + 1 else (INF, 0)
+                head[4], head[6], head[7] = INF, epoch, 0
+            head[4], head[7] = min(head[4], now - group[1]), head[7] + 1
             least = min(head[4], head[5]) if head[7] + head[8] >= max(self.k, SAMPLES) else 0
-            for n, began in starts:
-                self._counted_at(head, n, began, min(now - least, began + self.window))
+            self._counted_at(head, group, min(now - least, group[1] + self.window))
 
         self._locked(now, step)
 
-    # Whether the window still holds start number N, begun at BEGAN (not taken over since).
-    def _holds(self, head, n, began):
-        return head[3] - n <= self.k and self._get(TWO, self._start(n))[0] == began
+    # Records when SES may have counted GROUP at the latest, if the ledger still holds it.
+    def _counted_at(self, head, group, counted):
+        if self._valid(head, group):
+            os.pwrite(self.fd, GROUP.pack(group[1], counted, group[2]), self._group(group[0]))
 
-    # Records when SES may have counted start number N (at BEGAN), if the window still holds it.
-    def _counted_at(self, head, n, began, counted):
-        if self._holds(head, n, began):
-            os.pwrite(self.fd, TWO.pack(began, counted), self._start(n))
-
-    # STARTS ended before a DATA command's reply (SES refused the DATA command, or Postfix aborted the
-    # transaction with RSET): SES did not count them; each holds its place a window from its start.
-    def ended(self, now, starts):
-        def step(head):
-            for n, began in starts:
-                self._counted_at(head, n, began, began)
-
-        self._locked(now, step)
+    # GROUP ended before a DATA command's reply (SES refused the DATA command, or Postfix aborted the
+    # transaction with RSET): SES did not count it; it holds its place a window from its start.
+    def ended(self, now, group):
+        self._locked(now, lambda head: self._counted_at(head, group, group[1]))
 
     # A recipient SES has counted already, without a place before its DATA command (one past the
-    # window's K, or without room for it then): it fills a place now, counting no earlier than the
-    # place it takes over would have (that one may still be in SES's window).
+    # window's K): the ledger counts it from now.
     def counted(self, now):
         def step(head):
-            self._book(head, now)
-            os.pwrite(self.fd, TWO.pack(now, max(now, self._oldest(head))), self._start(head[3]))
+            os.pwrite(self.fd, GROUP.pack(now, now, 1), self._group(head[3]))
             head[3] += 1
 
         self._locked(now, step)
 
 
-# Books a transaction's place and sleeps until it: False (nothing booked) when it lies more than
-# MAX_WAIT ahead (SES may close a connection idle that long).
-def take_booking(schedule, clock, sleep):
-    wait = schedule.book(clock())
-    if wait is None:
-        return False
-    sleep(wait)
-    return True
-
-
-# Waits for the place of a message's first recipient in the window and starts it: (start number,
-# start time), or None when it lies more than MAX_WAIT ahead (the booking found it nearer; another
-# SMTP client's recipient took it since): the recipient then takes a place when its status comes.
-def take_start(schedule, clock, sleep):
+# Waits until the window has room for a message's recipients (GROUP, its group so far, and NEW
+# more; its first came SINCE then) and begins them: the group, or None when at K = 1 (one recipient
+# a transaction) its place lies more than MAX_WAIT ahead.
+def take_start(schedule, clock, sleep, group, new, owner, since):
     begun = clock()
+    limit = MAX_WAIT if schedule.k == 1 and not group else INF
     while True:
-        wait, starts = schedule.start(clock())
-        if starts:
-            return starts[0]
-        if clock() + wait - begun > MAX_WAIT:
+        now = clock()
+        got = schedule.start(now, group, new, owner, begun + limit - now, since)
+        if got is None:
             return None
+        wait, placed = got
+        if not wait:
+            return placed
         sleep(wait)
 
 
@@ -258,8 +294,10 @@ def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
     fd = os.open(state_file, os.O_RDWR | os.O_CREAT, 0o600)
     schedule = Schedule(fd, rate)
     armed = 1  # 250 replies to take as an RSET check (a transaction begins: its booking)
-    starts = []  # places taken since the last DATA command's reply: (start number, time)
+    owner = os.getpid()  # the SMTP client this pacer serves, as the others see it
+    group = None  # the transaction's group in the window, until its DATA command's reply
     places = 0  # recipients this transaction has given a place, whose status has not come
+    since = 0.0  # when the transaction's first recipient came
     # Where the transaction is: b"mail" (its MAIL FROM's reply to come), b"rcpt" (recipients'),
     # b"data" (past DATA's 354), b"" (none under way or aborted); and whether SES took a recipient.
     phase, taken = b"", False
@@ -269,64 +307,67 @@ def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
             if query is None:
                 return
             name, _, key = query.partition(b" ")
-            code = key[:4]
+            code, answer = key[:4], b"NOTFOUND "
             if name == b"reply":
                 was = phase
-                if code[:3] == b"220":  # a new connection
+                # A new connection:
+                if code[:3] == b"220":
                     # Postfix may try another of SES's addresses in the same delivery, with no
                     # status between: places whose DATA reply never came keep counting as if SES
                     # counted them a window after they began.
-                    armed, starts, phase = 0, [], b""
+                    armed, group, phase = 0, None, b""
                 # DATA's 354: the places taken before it count from here (those of a connection
                 # lost before it keep counting as if SES counted them a window after they began).
                 elif code == b"354 ":
-                    if starts:
-                        schedule.replied(clock(), starts)
-                        starts = []
+                    if group:
+                        schedule.replied(clock(), group)
+                        group = None
                     # The transaction goes on (a recipient refused before it was no failure of the
                     # whole): the 250 ending the message is no RSET check.
                     armed, phase = 0, b"data"
                 elif phase == b"mail":
                     phase = b"rcpt" if code[:1] == b"2" else b""
-                elif phase == b"rcpt" and code[:1] == b"2":
-                    # A recipient SES took: its place, before the next command goes out (DATA, or
-                    # the next recipient's RCPT TO); the first waits for it. A further one takes a
-                    # place only if the window has room now (waiting for it while holding the
-                    # others' could make two messages wait for each other); otherwise, and past the
-                    # window's K (no second can hold them all), it takes one when its status comes.
-                    # After recipients were refused, a 250 may also be Postfix's RSET aborting the
-                    # transaction, or its next check: it is taken for a recipient all the same (a
-                    # spare place), and never answered with the pacer's 454.
-                    taken, armed = True, max(0, armed - 1)
-                    if not starts:
-                        start = take_start(schedule, clock, sleep)
-                        starts = [start] if start else []
-                    elif places < schedule.k:
-                        starts = schedule.start(clock(), starts)[1]
+                elif phase == b"rcpt" and (code[:1] == b"2" or (group and code[:1] in (b"4", b"5"))):
+                    # Each reply to a RCPT TO is held until the window has room for all the
+                    # recipients SES took so far, right before the next command (DATA, where SES
+                    # counts them, or the next RCPT TO): the message's group begins again (a
+                    # recipient refused: with no more). Postfix sends at most K recipients a
+                    # transaction (smtp_destination_recipient_limit); one past K (another
+                    # configuration) is counted with its status. After recipients were refused, a
+                    # 250 may also be Postfix's RSET aborting the transaction, or its next check: it
+                    # is taken for a recipient all the same (a spare place).
+                    new = 0
+                    if code[:1] == b"2":
+                        taken, armed = True, max(0, armed - 1)
+                        new = 1 if places < schedule.k else 0
+                    since = since if group else clock()
+                    placed = take_start(schedule, clock, sleep, group, new, owner, since)
+                    if placed:
+                        group, places = placed, placed[2]
                     else:
-                        starts = schedule.hold(clock(), starts)
-                    places = len(starts)
-                elif phase == b"rcpt" and starts and code[:1] in (b"4", b"5"):
-                    # A recipient refused: the others' places are held (one another SMTP client's
-                    # recipient took over meanwhile is counted with its status).
-                    starts = schedule.hold(clock(), starts)
-                    places = len(starts)
+                        # At K = 1, one recipient a transaction, whose place is more than MAX_WAIT
+                        # off: the pacer's 454 in place of SES's 250 (no DATA follows, so SES never
+                        # counts it; never over a further recipient: SES would still deliver to it
+                        # with the others).
+                        phase, taken, armed, answer = b"", False, max(armed, 2), DEFER
                 # Before MAIL FROM: the AUTH reply, or the reply to the RSET checking a cached
                 # connection (the first 250 after a delivery; two after a failure: Postfix may abort
                 # it with RSET).
                 if was != b"rcpt" and (code == b"235 " or (code == b"250 " and armed)):
-                    if starts:  # no DATA since they were taken: that transaction was aborted
-                        schedule.ended(clock(), starts)
-                        starts = []
+                    if group:  # no DATA since it was taken: that transaction was aborted
+                        schedule.ended(clock(), group)
+                        group = None
                     phase, taken, places = b"mail", False, 0
                     armed = armed - 1 if code == b"250 " else 0
-                    # Without a booking, the delivery is deferred: it never reaches SES. (Postfix may
-                    # try another cached connection: its RSET check books again.)
-                    if not take_booking(schedule, clock, sleep):
-                        phase, armed = b"", max(armed, 1)
-                        stdout.write(b"%d:%s," % (len(DEFER), DEFER))
-                        stdout.flush()
-                        continue
+                    # Its booking, slept until; none when it (or the next place) lies more than
+                    # MAX_WAIT ahead (SES may close a connection idle that long): the delivery is
+                    # deferred, never reaching SES. (Postfix may try another cached connection: its
+                    # RSET check books again.)
+                    wait = schedule.book(clock(), owner)
+                    if wait is None:
+                        phase, armed, answer = b"", max(armed, 1), DEFER
+                    else:
+                        sleep(wait)
             else:
                 # A recipient SES took (or one of a message past its DATA command, where SES may have
                 # counted it whatever came after), without a place of its own: it takes one now.
@@ -335,10 +376,10 @@ def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
                         places -= 1
                     else:
                         schedule.counted(clock())
-                if key.startswith(b"4.4."):  # no connection, or a connection lost
-                    # Lost after a place was taken, maybe after DATA went out: that place keeps
-                    # counting as if SES counted it a window after it began.
-                    starts, phase, taken = [], b"", False
+                # No connection, or a connection lost: after a place was taken, maybe after DATA
+                # went out, that place keeps counting as if SES counted it a window after it began.
+                if key.startswith(b"4.4."):
+                    group, phase, taken = None, b"", False
                     armed = max(armed, 1)
                 else:
                     # Refused as a whole (its DATA command): no recipient's 250 follows, only RSETs.
@@ -350,7 +391,7 @@ def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
                     # so two are (a spare booking, never one too few).
                     if not (phase == b"rcpt" and taken and RCPT_REFUSED in key):
                         armed = max(armed, 2 if key[:1] != b"2" and phase != b"data" else 1)
-            stdout.write(b"9:NOTFOUND ,")
+            stdout.write(b"%d:%s," % (len(answer), answer))
             stdout.flush()
     finally:
         os.close(fd)

@@ -22,6 +22,11 @@ pace_for() {
   echo "$conns at most $1 recipients/s, each delivery paced, over up to $conns connection(s)"
 }
 
+# Recipients a transaction may carry at RATE recipients/s: its whole part, 1 to 50.
+per_message() {
+  awk -v r="$1" 'BEGIN { k = int(r); if (k < 1) k = 1; if (k > 50) k = 50; print k }'
+}
+
 # Installs Python helper $1 in $HELPERS, for Postfix to run with $PYTHON (python3, installed where
 # missing) as the user ses-relay.
 PYTHON=
@@ -83,10 +88,17 @@ configure_rate() {
   fi
   install_pacer "$rate"
   # One command at a time, each reply heard before the next command goes out (SES offers no
-  # PIPELINING today): the pacer holds a recipient's reply until its place, before DATA.
+  # PIPELINING today): the pacer holds each recipient's reply until the window has room for the
+  # message's recipients so far, before DATA.
   want smtp_discard_ehlo_keywords pipelining
   read -r conns RATE_NOTE <<<"$(pace_for "$rate")"
   RATE_NOTE+=$share
+  # SES counts a message's recipients together, at its DATA command: no more in one transaction
+  # than a window holds (the rate in whole recipients, at least 1; SES takes 50 at most).
+  want smtp_destination_recipient_limit "$(per_message "$rate")"
+  # At one a transaction, Postfix schedules per recipient, not per destination (postconf(5)): the
+  # SMTP clients' process limit keeps the connections to their number, at any rate.
+  want_field smtp/unix/process_limit "$conns"
   want default_destination_concurrency_limit "$conns"
   # All of them from the first delivery on: Postfix's slow start (5, then one more per round of
   # deliveries) would hold a burst's first second below the rate.
