@@ -43,18 +43,6 @@ function tarHeader(name: string, size: number): Buffer {
   return block;
 }
 
-/** How much of the program's text an archive keeps. */
-export enum ProgramText {
-  /** The files as they are, comments included: what SesRelay ships (an S3 asset, any size). */
-  FULL = 'full',
-  /**
-   * Without whole-line comments (shellcheck directives kept), blank lines, Python docstrings and
-   * shell indentation:
-   * what the CLI's self-contained script carries, to stay under EC2's 16 KB of user data.
-   */
-  CODE_ONLY = 'code-only',
-}
-
 /**
  * The jobs only a relay of an Auto Scaling group runs (the drain, the health probe that takes a
  * relay out of its group, the metadata client, the record of what is left): left out of a
@@ -92,27 +80,50 @@ export function programFiles(group = true): string[] {
 }
 
 /**
- * The program's files, in name order, as a gzip'd tar (cached: the files do not change); without
- * the group-only jobs unless `group`.
+ * The program's files as they are, comments included, in name order, as a gzip'd tar: what
+ * SesRelay ships (an S3 asset, any size). Cached: the files do not change.
  */
-export function programArchive(text: ProgramText = ProgramText.FULL, group = true): Buffer {
-  const key = `${text}:${group}`;
-  let archive = cached.get(key);
+export function programArchive(): Buffer {
+  let archive = cached.get('archive');
   if (archive === undefined) {
     const parts: Buffer[] = [];
-    for (const name of programFiles(group)) {
-      let data = readFileSync(join(PROGRAM_DIR, name));
-      if (text === ProgramText.CODE_ONLY) data = Buffer.from(codeOnly(name, data.toString('utf8')));
+    for (const name of programFiles()) {
+      const data = readFileSync(join(PROGRAM_DIR, name));
       parts.push(tarHeader(name, data.length), data, Buffer.alloc((512 - (data.length % 512)) % 512));
     }
     parts.push(Buffer.alloc(1024));
     archive = gzipSync(Buffer.concat(parts), { level: 9 });
-    cached.set(key, archive);
+    cached.set('archive', archive);
   }
   return archive;
 }
 
 /** The archive's SHA-256, hex: instances check it before they extract. */
-export function programSha256(text: ProgramText = ProgramText.FULL, group = true): string {
-  return createHash('sha256').update(programArchive(text, group)).digest('hex');
+export function programSha256(): string {
+  return createHash('sha256').update(programArchive()).digest('hex');
+}
+
+/** The line that ends each file in a program bundle. */
+export const BUNDLE_EOF = 'SES_RELAY_FILE_EOF';
+
+/**
+ * What the CLI's self-contained script carries, to stay under EC2's 16 KB of user data: the
+ * program's code (without whole-line comments but shellcheck's directives, blank lines, Python
+ * docstrings and comments after code, shell indentation, and with one space a level of Python
+ * indentation), without the group-only jobs unless `group`, as a gzip'd bash script that writes
+ * each file into the current directory (a here-document each: a tar's headers would cost 0.4 KB).
+ */
+export function programBundle(group: boolean): Buffer {
+  const key = `bundle:${group}`;
+  let bundle = cached.get(key);
+  if (bundle === undefined) {
+    const text = programFiles(group).map((name) => {
+      const code = codeOnly(name, readFileSync(join(PROGRAM_DIR, name), 'utf8'));
+      if (code.split('\n').includes(BUNDLE_EOF)) throw new Error(`${name} has a line ${BUNDLE_EOF}`);
+      return `cat >${name} <<'${BUNDLE_EOF}'\n${code}${BUNDLE_EOF}\n`;
+    });
+    bundle = gzipSync(text.join(''), { level: 9 });
+    cached.set(key, bundle);
+  }
+  return bundle;
 }

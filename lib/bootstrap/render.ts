@@ -10,8 +10,7 @@ import {
   DRAINING_PATH,
   INSTALLED_SCRIPT_PATH,
   PROGRAM_PATH,
-  ProgramText,
-  programArchive,
+  programBundle,
   programSha256,
   SETTINGS_PATH,
 } from './program';
@@ -50,9 +49,14 @@ export function renderSettings(o: ResolvedBootstrapOptions): string {
 
 /**
  * Shell lines that install the program and run it: `fetch` leaves the program's gzip'd tar at
- * "$archive" (a temporary file). Written for `set -euo pipefail`.
+ * "$archive" (a temporary file), or what `extract` writes into the new program folder instead.
+ * Written for `set -euo pipefail`.
  */
-export function renderInstaller(o: ResolvedBootstrapOptions, fetch: string[]): string[] {
+export function renderInstaller(
+  o: ResolvedBootstrapOptions,
+  fetch: string[],
+  extract = `tar -xzf "$archive" -C ${PROGRAM_PATH}.new --no-same-owner`,
+): string[] {
   const settings = renderSettings(o);
   const eof = 'SES_RELAY_SETTINGS_EOF';
   return [
@@ -65,7 +69,7 @@ export function renderInstaller(o: ResolvedBootstrapOptions, fetch: string[]): s
     `cat >${SETTINGS_PATH} <<'${eof}'\n${settings}${eof}`,
     'archive=$(mktemp)',
     ...fetch,
-    `tar -xzf "$archive" -C ${PROGRAM_PATH}.new --no-same-owner`,
+    extract,
     `rm -rf "$archive" ${PROGRAM_PATH} && mv ${PROGRAM_PATH}.new ${PROGRAM_PATH}`,
     `ln -sf ${PROGRAM_PATH}/boot.sh ${INSTALLED_SCRIPT_PATH}`,
     `bash ${PROGRAM_PATH}/boot.sh`,
@@ -104,7 +108,7 @@ export function renderScript(resolved: ResolvedBootstrapOptions): string {
   const eof = 'SES_RELAY_PROGRAM_EOF';
   // In lines of 4 KB (base64 -d takes any length): lines of 76 would add 1.3 % to the 16 KB.
   const group = resolved.lifecycleHook !== '' || resolved.signalResource !== '';
-  const archive = programArchive(ProgramText.CODE_ONLY, group)
+  const archive = programBundle(group)
     .toString('base64')
     .replace(/.{4096}/g, '$&\n')
     .replace(/\n$/, '');
@@ -114,7 +118,11 @@ export function renderScript(resolved: ResolvedBootstrapOptions): string {
     `# It installs the ses-relay instance program (carried below, its code without the comments of`,
     `# its source) in ${PROGRAM_PATH}, writes its settings to ${SETTINGS_PATH} and runs its boot.sh.`,
     'set -euo pipefail',
-    ...renderInstaller(resolved, [`base64 -d >"$archive" <<'${eof}'\n${archive}\n${eof}`]),
+    ...renderInstaller(
+      resolved,
+      [`base64 -d >"$archive" <<'${eof}'\n${archive}\n${eof}`],
+      `(cd ${PROGRAM_PATH}.new && gzip -dc | bash) <"$archive"`,
+    ),
     '',
   ].join('\n');
 }

@@ -75,17 +75,31 @@ ${code}`;
 }
 
 /**
- * Runs pacer.serve on `input` at rate `rate`, with a clock standing still at `start` except for
- * the pacer's own sleeps; returns what it answered and each wait it slept.
+ * Runs pacer.serve on `input` at rate `rate`, with a clock standing still at `start` except for the
+ * pacer's sleeps; returns what it answered and the wait of each lookup. When it is about to read
+ * byte `beside.mark` of its input, another SMTP client's Schedule (`other`, on the same state file)
+ * runs `beside.code`.
  */
-function serve(input: string, rate: number, state: string, start = 1000): { replies: string; waits: number[] } {
+function serve(
+  input: string,
+  rate: number,
+  state: string,
+  start = 1000,
+  beside = { mark: -1, code: 'pass' },
+): { replies: string; waits: number[] } {
   const driver = `
-import io, json, sys
+import io, json, os, sys
 sys.path.insert(0, sys.argv[1])
 import pacer
-now = [float(sys.argv[4])]
+other = pacer.Schedule(os.open(sys.argv[3], os.O_RDWR | os.O_CREAT, 0o600), float(sys.argv[2]))
+now, mark = [float(sys.argv[4])], int(sys.argv[5])
 waits, asked = [], [-1]
-source = io.BytesIO(sys.stdin.buffer.read())
+class Source(io.BytesIO):
+    def read(self, n=-1):
+        if self.tell() == mark:
+            ${beside.code}
+        return super().read(n)
+source = Source(sys.stdin.buffer.read())
 def sleep(s):
     # One wait a lookup: the pacer's sleeps while it answers one (it looks again now and then).
     if asked[0] == source.tell():
@@ -98,10 +112,11 @@ out = io.BytesIO()
 pacer.serve(source, out, float(sys.argv[2]), sys.argv[3], clock=lambda: now[0], sleep=sleep)
 print(json.dumps({"replies": out.getvalue().decode(), "waits": waits}))
 `;
-  const r = spawnSync('python3', ['-c', driver, join(PACER, '..'), String(rate), state, String(start)], {
-    input,
-    encoding: 'utf8',
-  });
+  const r = spawnSync(
+    'python3',
+    ['-c', driver, join(PACER, '..'), String(rate), state, String(start), String(beside.mark)],
+    { input, encoding: 'utf8' },
+  );
   if (r.status !== 0) throw new Error(r.stderr);
   return JSON.parse(r.stdout);
 }
@@ -193,7 +208,7 @@ describe('pacer', () => {
     expect(us(waits)).toEqual([0, 0, span(2), span(2)]);
   });
 
-  test("a message's first recipient waits for its place before DATA goes out; a further one takes a place if the window has room now", () => {
+  test("a message's recipients each take a place at their reply, before DATA goes out, while the window has room for them all", () => {
     // At 5/s: a message to three recipients, each given a place at its reply (the window holds
     // five), then three deliveries: four bookings sleep 0, the third delivery's recipient (the
     // window's sixth) waits at its reply until a window after the message's places.
@@ -514,32 +529,64 @@ print(json.dumps([placed[1][0], placed[1][1][2], placed[2][0], placed[2][1][2]])
   test('at 1/s and below (one recipient a transaction) a recipient whose place is more than 8 s off is answered with the 454: SES never counts it', () => {
     // At 0.1/s: booked at 1000 with the place free; then another SMTP client's recipient takes the
     // place (1000.01), so at the recipient's reply the next is 20 s off. Without it, the reply goes.
-    const driver = `
-import io, json, os, sys
-sys.path.insert(0, sys.argv[1])
-import pacer
-other = pacer.Schedule(os.open(sys.argv[2], os.O_RDWR | os.O_CREAT, 0o600), 0.1)
-mark = int(sys.argv[3])
-class Source(io.BytesIO):
-    def read(self, n=-1):
-        if self.tell() == mark:
-            other.start(1000.01)
-        return super().read(n)
-out = io.BytesIO()
-pacer.serve(Source(sys.stdin.buffer.read()), out, 0.1, sys.argv[2], clock=lambda: 1000.02, sleep=lambda s: None)
-print(json.dumps(out.getvalue().decode()))
-`;
     const before = NEW_CONNECTION + replies('250 Ok');
-    const run = (mark: number) => {
-      const r = spawnSync('python3', ['-c', driver, join(PACER, '..'), stateFile(), String(mark)], {
-        input: before + replies('250 Ok'),
-        encoding: 'utf8',
-      });
-      if (r.status !== 0) throw new Error(r.stderr);
-      return JSON.parse(r.stdout);
+    const input = before + replies('250 Ok');
+    const beside = { mark: Buffer.byteLength(before), code: 'other.start(1000.01)' };
+    expect(serve(input, 0.1, stateFile(), 1000.02, beside).replies).toBe('9:NOTFOUND ,'.repeat(8) + DEFERRED);
+    expect(serve(input, 0.1, stateFile(), 1000.02).replies).toBe('9:NOTFOUND ,'.repeat(9));
+  });
+
+  test('after a failure, a connection checked with one RSET (no abort RSET first): its recipient still waits for room before DATA', () => {
+    // At 2/s: a MAIL FROM refused, then the RSET check (a booking), MAIL FROM's 250 (maybe a second
+    // RSET's: booked too, a window after the first) and the recipient's 250 (at 1001.025), just
+    // before which another SMTP client's two recipients fill the window (1001.02): the recipient
+    // waits until a window after them (taken for MAIL FROM's reply, it would go at once, unpaced).
+    const before = NEW_CONNECTION + replies('454 Throttling failure') + query('4.7.0') + replies('250 Ok', '250 Ok');
+    const input = `${before + replies('250 Ok', '354 End data with <CR><LF>.<CR><LF>', '250 Ok')}${query('2.0.0')}`;
+    const beside = {
+      mark: Buffer.byteLength(before),
+      code: 'other.replied(1001.02, other.start(1001.02, None, 2)[1])',
     };
-    expect(run(Buffer.byteLength(before))).toBe('9:NOTFOUND ,'.repeat(8) + DEFERRED);
-    expect(run(-1)).toBe('9:NOTFOUND ,'.repeat(9));
+    expect(us(serve(input, 2, stateFile(), 1000.02, beside).waits)).toEqual([0, 0, span(2), 1]);
+  });
+
+  test('a client behind the waiting one looks again once it has woken, not sooner; one that never came back is passed a second later', () => {
+    // At 2/s: X's recipient (no DATA reply yet); A (since 1000) wants two and waits, looking
+    // again at 1000.02; B (since 1000.01) leaves room for A: it looks again 20 ms on, also at
+    // 1000.5 (A overdue), and at 1001.5 (A gone) takes its place.
+    const out = schedule(
+      2,
+      `
+s.start(1000)
+out = [s.start(1000.005, None, 2, 1, since=1000)[0]]
+out += [s.start(t, None, 1, 2, since=1000.01)[0] for t in (1000.01, 1000.5, 1001.5)]
+print(json.dumps(out))`,
+    ) as number[];
+    expect(us(out)).toEqual([0.02, 0.02, 0.02, 0]);
+  });
+
+  test('a free place is taken even by a client that overslept its limit', () => {
+    expect(schedule(0.125, 'print(json.dumps(s.start(1000, None, 1, 0, -0.5)[0]))')).toBe(0);
+  });
+
+  test("no room for 100 s (Postfix's socketmap limit): the pacer gives up with an error (Postfix defers; no DATA went out)", () => {
+    // At 0.005/s: a message's place at 1000, another recipient counted with its status at 1000.1:
+    // the message's place again is 201 s off.
+    const out = schedule(
+      0.005,
+      `
+g = s.start(1000)[1]
+s.counted(1000.1)
+now = [1000.2]
+def sleep(w):
+    now[0] += w
+try:
+    pacer.take_start(s, lambda: now[0], sleep, g, 0, 1, 1000)
+    print(json.dumps("no error"))
+except TimeoutError as err:
+    print(json.dumps(str(err)))`,
+    );
+    expect(out).toBe('no room in the window for 100 s');
   });
 
   // The wait holds a connection SES is reported to close after about 10 s idle (and Postfix's

@@ -1,11 +1,10 @@
 """ses-relay pacer: at most RATE recipients to SES in any second. A socketmap server (spawn(8) runs
 one per SMTP client) for smtp_reply_filter and smtp_delivery_status_filter; it answers "not found",
-late: a message's first recipient SES takes waits, right before the next command (the DATA command
-where SES counts the message, or another RCPT TO), until the last K places, shared in STATE_FILE by
-all SMTP clients, lie a window back (K recipients a window: RATE a second, or 1 in 1/RATE s), each
-counted from when SES may have counted it; a further recipient takes a place if the window has room
-then, or when its status comes. Each transaction also books its turn right before MAIL FROM, where
-one too far off defers the mail instead.
+late: each reply to a RCPT TO waits, right before the next command (the DATA command where SES
+counts the message's recipients, or another RCPT TO), until the window shared in STATE_FILE by all
+SMTP clients has room for all the recipients SES took so far (K recipients a window: RATE a second,
+or 1 in 1/RATE s), each message counted from when SES may have counted it. Each transaction also
+books its turn right before MAIL FROM, where one too far off defers the mail instead.
 Usage: pacer.py RATE STATE_FILE (Python 3.6+, standard library only).
 """
 
@@ -50,6 +49,12 @@ ONE = struct.Struct("<d")
 GROUP = struct.Struct("<ddq")
 
 
+# Groups the ledger keeps at K: those of about three windows (a group counts its recipients, at
+# most K a window), and as many moved; one that may still count is never written over.
+def capacity(k):
+    return 4 * k + 64
+
+
 # The next netstring's payload; None when Postfix has closed the connection.
 def read_query(stream):
     head = b""
@@ -85,7 +90,7 @@ class Schedule:
         # A group begun longer ago than this counts in no window to come (a second of slack: SMTP
         # clients read the clock before the lock).
         self.reach = self.span + self.window + 1
-        self.cap = 4 * self.k + 64  # groups the ledger keeps: at most 2 K a reach, and as many moved
+        self.cap = capacity(self.k)
         self.limit = 60 + 1000 / rate  # a schedule further ahead is a clock that went back
 
     def _get(self, form, offset):
@@ -95,8 +100,10 @@ class Schedule:
     def _booking(self, n):
         return HEAD.size + 8 * (n % self.k)
 
-    def _group(self, n):
-        return HEAD.size + 8 * self.k + GROUP.size * (n % self.cap)
+    # Where group number N lies, at K (this schedule's unless given).
+    def _group(self, n, k=0):
+        k = k or self.k
+        return HEAD.size + 8 * k + GROUP.size * (n % capacity(k))
 
     # Applies step(head) -> result under the lock; head: [magic, K, bookings, groups, least round
     # trip this epoch, last epoch, epoch, replies this epoch, last epoch; the waiting SMTP client,
@@ -123,11 +130,8 @@ class Schedule:
     # Another rate's schedule (the rate changed; its SMTP clients may still deliver once): its last
     # groups, laid out for this one (its bookings are not carried over: the groups hold the places).
     def _resize(self, head):
-        cap = 4 * head[1] + 64
-        ledger = [
-            (n, self._get(GROUP, HEAD.size + 8 * head[1] + GROUP.size * (n % cap)))
-            for n in range(max(0, head[3] - min(cap, self.cap)), head[3])
-        ]
+        keep = min(capacity(head[1]), self.cap)
+        ledger = [(n, self._get(GROUP, self._group(n, head[1]))) for n in range(max(0, head[3] - keep), head[3])]
         os.ftruncate(self.fd, 0)
         for n, group in ledger:
             os.pwrite(self.fd, GROUP.pack(*group), self._group(n))
@@ -147,11 +151,15 @@ class Schedule:
                 began, counted, count = rows[i]
                 if began < now - self.reach:  # groups begin in the ledger's order
                     return out
-                bound = counted if counted >= began else began + self.window
+                bound = self._bound(began, counted)
                 if count and n - size + i != skip and bound > now - self.span:
                     out.append((bound, count, bound if counted >= began else began))
             n -= size
         return out
+
+    # When SES may have counted a group begun then, counted as of its DATA reply (0: none yet).
+    def _bound(self, began, counted):
+        return counted if counted >= began else began + self.window
 
     # When NEED recipients of SMTP client OWNER (its group so far, SKIP, not counted) may begin: once
     # the window holds no more than K less them (and less those another client waits for); and
@@ -160,8 +168,8 @@ class Schedule:
     def _earliest(self, head, now, need, owner, skip=-1):
         reserve = head[10] if head[9] not in (0, owner) and now <= head[11] + 1 else 0
         room = self.k - need - reserve
-        if room < 0:  # the waiting client's recipients come first
-            return max(now, head[11]) + 0.001, True
+        if room < 0:  # the waiting client's recipients come first: look again once it has woken
+            return max(now + POLL, head[11] + 0.001), False
         taken, lows = 0, []
         for bound, count, low in sorted(self._recent(head, now, skip), reverse=True):
             taken += count
@@ -210,10 +218,12 @@ class Schedule:
             at, sooner = self._earliest(head, now, need, owner, mine[0] if mine else -1)
             last = head[3] - self.cap  # the group the next one takes the place of in the ledger
             if not (mine and mine[0] == head[3] - 1) and last >= 0:
-                began, _, count = self._get(GROUP, self._group(last))
-                if count and began >= now - self.reach:
-                    at = max(at, began + self.reach)
-            if at - now > limit:
+                began, counted, count = self._get(GROUP, self._group(last))
+                if count:
+                    at = max(at, self._bound(began, counted) + self.span)
+            if at > now and at - now > limit:
+                if head[9] == owner:
+                    head[9:13] = [0, 0, 0.0, 0.0]
                 return None
             if at > now:
                 if sooner:  # look again then
@@ -275,13 +285,16 @@ class Schedule:
 
 # Waits until the window has room for a message's recipients (GROUP, its group so far, and NEW
 # more; its first came SINCE then) and begins them: the group, or None when at K = 1 (one recipient
-# a transaction) its place lies more than MAX_WAIT ahead.
+# a transaction) its place lies more than MAX_WAIT ahead. Past Postfix's socketmap limit (100 s)
+# nobody waits for the answer: TimeoutError (Postfix defers the delivery; no DATA went out).
 def take_start(schedule, clock, sleep, group, new, owner, since):
     begun = clock()
-    limit = MAX_WAIT if schedule.k == 1 and not group else INF
+    limit = MAX_WAIT if schedule.k == 1 and not group else 100
     while True:
         now = clock()
         got = schedule.start(now, group, new, owner, begun + limit - now, since)
+        if got is None and limit > MAX_WAIT:
+            raise TimeoutError("no room in the window for 100 s")
         if got is None:
             return None
         wait, placed = got
@@ -357,7 +370,10 @@ def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
                     if group:  # no DATA since it was taken: that transaction was aborted
                         schedule.ended(clock(), group)
                         group = None
-                    phase, taken, places = b"mail", False, 0
+                    # Right after another booking's 250, this one may have been MAIL FROM's reply
+                    # (Postfix checked the connection without aborting first): the next 250 is
+                    # taken for a recipient (a spare place if it was MAIL FROM's).
+                    phase, taken, places = b"rcpt" if was == b"mail" else b"mail", False, 0
                     armed = armed - 1 if code == b"250 " else 0
                     # Its booking, slept until; none when it (or the next place) lies more than
                     # MAX_WAIT ahead (SES may close a connection idle that long): the delivery is
