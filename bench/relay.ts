@@ -4,7 +4,8 @@
 // models: a token bucket and a strict sliding second. Debian, as root (it builds the e2e world).
 // Usage: tsx bench/relay.ts [--quota 50] [--rtt 20] [--burst 6*quota] [--burst-timeout 60]
 //          [--sustained-rate 1.5*quota] [--sustained-seconds 20] [--only ses-relay|procedure]
-//          [--rate-model bucket|window] (both unless given)
+//          [--rate-model bucket|window] (both unless given) [--recipients 1]
+// Counts are recipients (what SES's quota counts): --recipients N sends each message to N.
 import { Bootstrap } from '../lib/bootstrap/bootstrap';
 import { SmtpPassword } from '../lib/smtp/smtp-password';
 import { SES_HOST, type Standin, World, worldAvailable } from '../test/harness/world';
@@ -20,6 +21,7 @@ const SUSTAINED_RATE = num('sustained-rate', 1.5 * QUOTA);
 const SUSTAINED_SECONDS = num('sustained-seconds', 20);
 const ONLY = args.get('only');
 const MODELS = (args.get('rate-model') ?? 'bucket,window').split(',') as ('bucket' | 'window')[];
+const RECIPIENTS = num('recipients', 1);
 
 const USERNAME = 'AKIAIOSFODNN7EXAMPLE';
 const PASSWORD = SmtpPassword.derive('wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'eu-west-1');
@@ -39,12 +41,14 @@ interface Figures {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * Submits `count` messages over SMTP with Postfix's smtp-source (one fork per tenth of a second,
- * not one per message: a loaded machine keeps up with the offer), all at once over 20 sessions,
- * or `perSecond` at most.
+ * Submits messages to `count` recipients in all (RECIPIENTS each) over SMTP with Postfix's
+ * smtp-source (one fork per tenth of a second, not one per message: a loaded machine keeps up
+ * with the offer), all at once over 20 sessions, or to `perSecond` recipients a second at most.
  */
-async function submit(world: World, count: number, perSecond = 0): Promise<number> {
-  const source = 'smtp-source -N -f sender@example.com -t user@example.com';
+async function submit(world: World, recipients: number, perRecipientSecond = 0): Promise<number> {
+  const count = Math.ceil(recipients / RECIPIENTS);
+  const perSecond = perRecipientSecond / RECIPIENTS;
+  const source = `smtp-source -N -f sender@example.com -t user@example.com -r ${RECIPIENTS}`;
   if (perSecond <= 0) return (await world.execAsync(['bash', '-c', `${source} -s 20 -m ${count} 127.0.0.1:25`])).code;
   const loop = `sent=0; i=0
 while [ "$sent" -lt ${count} ]; do
@@ -94,6 +98,9 @@ function ours(world: World): void {
   console.log(r.stderr.trim().split('\n').at(-1));
 }
 
+/** Recipients the stand-in accepted, in the messages from the `from`-th on. */
+const recipients = (standin: Standin, from = 0) => standin.arrivals(from).length;
+
 function snapshot(standin: Standin, start: number, end: number, delivered: number): Figures {
   const seconds = (end - start) / 1000;
   return {
@@ -122,31 +129,27 @@ async function scenario(name: string, configure: (w: World) => void, rateModel: 
     await submit(world, BURST);
     let last = start;
     const deadline = start + BURST_TIMEOUT * 1000;
-    while (standin.messages().length < BURST && Date.now() < deadline) {
-      const n = standin.messages().length;
+    while (recipients(standin) < BURST && Date.now() < deadline) {
+      const n = recipients(standin);
       await sleep(50);
-      if (standin.messages().length > n) last = Date.now();
+      if (recipients(standin) > n) last = Date.now();
     }
-    const burst = snapshot(
-      standin,
-      start,
-      standin.messages().length < BURST ? Date.now() : last,
-      standin.messages().length,
-    );
+    const burst = snapshot(standin, start, recipients(standin) < BURST ? Date.now() : last, recipients(standin));
 
     // Sustained load above the quota: delivered rate while submitting at SUSTAINED_RATE, from a
     // quiet start (two windows after the burst: its last second is not charged to this phase).
     world.exec(['postsuper', '-d', 'ALL']);
     await sleep(2000 * Math.max(1, 1 / QUOTA));
     const before = standin.messages().length;
+    const recipients0 = recipients(standin);
     const events0 = { secure: standin.count('secure'), throttled: standin.count('throttled') };
     const s0 = Date.now();
     await submit(world, Math.ceil(SUSTAINED_RATE * SUSTAINED_SECONDS), SUSTAINED_RATE);
     const s1 = Date.now();
-    const delivered = standin.messages().length - before;
-    // The rate in steady state, as a sliding window sees it: the quota's number (K) of messages
-    // over the mean time from each message counted during the offer to the K-th before it (1 s
-    // when the relay keeps to a quota of 1/s or more). Messages over the offer's time,
+    const delivered = recipients(standin) - recipients0;
+    // The rate in steady state, as a sliding window sees it: the quota's number (K) of recipients
+    // over the mean time from each recipient counted during the offer to the K-th before it (1 s
+    // when the relay keeps to a quota of 1/s or more). Recipients over the offer's time,
     // also given, credit the window the pause left empty and charge the offer's first moments.
     const times = standin.arrivals(before).filter((t) => t <= s1);
     const k = Math.max(1, Math.floor(QUOTA));
@@ -190,7 +193,7 @@ async function main() {
     return;
   }
   console.log(
-    `quota ${QUOTA}/s, RTT ${RTT} ms, burst ${BURST} (timeout ${BURST_TIMEOUT} s), sustained ${SUSTAINED_RATE}/s for ${SUSTAINED_SECONDS} s`,
+    `quota ${QUOTA}/s, RTT ${RTT} ms, burst ${BURST} (timeout ${BURST_TIMEOUT} s), sustained ${SUSTAINED_RATE}/s for ${SUSTAINED_SECONDS} s (recipients; ${RECIPIENTS} a message)`,
   );
   for (const rateModel of MODELS) {
     for (const [name, configure] of [
@@ -204,7 +207,7 @@ async function main() {
       const s = r.sustained;
       console.log(
         `${rateModel.padEnd(6)} ${name.padEnd(10)} burst: ${b.delivered}/${BURST} delivered in ${b.seconds} s, ${b.tlsHandshakes} TLS handshakes, ${b.throttled} x 454, busiest second ${b.busiestSecond} | ` +
-          `sustained: ${s.percentOfQuota} % of the quota in steady state (${s.deliveredMsgPerS} of ${s.offeredMsgPerS} msg/s offered; ${s.overTheOffer} % over the offer's time), ${s.throttled} x 454, ${s.tlsHandshakes} TLS handshakes, busiest second ${s.busiestSecond} | ` +
+          `sustained: ${s.percentOfQuota} % of the quota in steady state (${s.deliveredMsgPerS} of ${s.offeredMsgPerS} recipients/s offered; ${s.overTheOffer} % over the offer's time), ${s.throttled} x 454, ${s.tlsHandshakes} TLS handshakes, busiest second ${s.busiestSecond} | ` +
           `single message: median ${r.latencyMs.median} ms, max ${r.latencyMs.max} ms`,
       );
     }

@@ -82,10 +82,13 @@ export class Standin {
     return this.events.filter((e) => e.event === event).length;
   }
 
-  /** When the stand-in counted each message (its DATA command, its own clock), from the `from`-th on, in order. */
+  /**
+   * When the stand-in counted each recipient (its message's DATA command, its own clock), in the
+   * messages from the `from`-th on, in order.
+   */
   arrivals(from = 0): number[] {
     return this.received(from)
-      .map((e) => e.countedAt as number)
+      .flatMap((e) => Array((e.to as string[]).length).fill(e.countedAt as number))
       .sort((x, y) => x - y);
   }
 
@@ -100,9 +103,7 @@ export class Standin {
    * received from the `from`-th on.
    */
   busiestSecond(from = 0): number {
-    const times = this.received(from)
-      .flatMap((e) => Array((e.to as string[]).length).fill(e.countedAt as number))
-      .sort((a, b) => a - b);
+    const times = this.arrivals(from);
     let most = 0;
     for (let i = 0, j = 0; i < times.length; i++) {
       while (times[i] - times[j] >= 1000) j++;
