@@ -15,13 +15,15 @@ for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i].replac
 const num = (k: string, d: number) => Number(args.get(k) ?? d);
 const QUOTA = num('quota', 50);
 const RTT = num('rtt', 20);
-const BURST = num('burst', Math.ceil(6 * QUOTA));
+const RECIPIENTS = num('recipients', 1);
+// Whole messages: the counts below are what is sent.
+const SENT = (recipients: number) => Math.ceil(recipients / RECIPIENTS) * RECIPIENTS;
+const BURST = SENT(num('burst', Math.ceil(6 * QUOTA)));
 const BURST_TIMEOUT = num('burst-timeout', 60);
 const SUSTAINED_RATE = num('sustained-rate', 1.5 * QUOTA);
 const SUSTAINED_SECONDS = num('sustained-seconds', 20);
 const ONLY = args.get('only');
 const MODELS = (args.get('rate-model') ?? 'bucket,window').split(',') as ('bucket' | 'window')[];
-const RECIPIENTS = num('recipients', 1);
 
 const USERNAME = 'AKIAIOSFODNN7EXAMPLE';
 const PASSWORD = SmtpPassword.derive('wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'eu-west-1');
@@ -31,7 +33,7 @@ const STANDIN_PORT = 10587;
 interface Figures {
   delivered: number;
   seconds: number;
-  msgPerS: number;
+  perS: number;
   tlsHandshakes: number;
   throttled: number;
   /** The most recipients the stand-in accepted in any one second (by the time of their DATA command). */
@@ -106,7 +108,7 @@ function snapshot(standin: Standin, start: number, end: number, delivered: numbe
   return {
     delivered,
     seconds: Number(seconds.toFixed(1)),
-    msgPerS: Number((delivered / seconds).toFixed(1)),
+    perS: Number((delivered / seconds).toFixed(1)),
     tlsHandshakes: standin.count('secure'),
     throttled: standin.count('throttled'),
     busiestSecond: standin.busiestSecond(),
@@ -144,7 +146,7 @@ async function scenario(name: string, configure: (w: World) => void, rateModel: 
     const recipients0 = recipients(standin);
     const events0 = { secure: standin.count('secure'), throttled: standin.count('throttled') };
     const s0 = Date.now();
-    await submit(world, Math.ceil(SUSTAINED_RATE * SUSTAINED_SECONDS), SUSTAINED_RATE);
+    await submit(world, SENT(SUSTAINED_RATE * SUSTAINED_SECONDS), SUSTAINED_RATE);
     const s1 = Date.now();
     const delivered = recipients(standin) - recipients0;
     // The rate in steady state, as a sliding window sees it: the quota's number (K) of recipients
@@ -154,11 +156,11 @@ async function scenario(name: string, configure: (w: World) => void, rateModel: 
     const times = standin.arrivals(before).filter((t) => t <= s1);
     const k = Math.max(1, Math.floor(QUOTA));
     const gaps = times.slice(k).map((t, i) => t - times[i]);
-    const deliveredMsgPerS = (k * gaps.length) / (gaps.reduce((a, b) => a + b, 0) / 1000);
+    const deliveredPerS = (k * gaps.length) / (gaps.reduce((a, b) => a + b, 0) / 1000);
     const sustained = {
-      offeredMsgPerS: Number((Math.ceil(SUSTAINED_RATE * SUSTAINED_SECONDS) / ((s1 - s0) / 1000)).toFixed(1)),
-      deliveredMsgPerS: Number(deliveredMsgPerS.toFixed(2)),
-      percentOfQuota: Number(((100 * deliveredMsgPerS) / QUOTA).toFixed(1)),
+      offeredPerS: Number((SENT(SUSTAINED_RATE * SUSTAINED_SECONDS) / ((s1 - s0) / 1000)).toFixed(1)),
+      deliveredPerS: Number(deliveredPerS.toFixed(2)),
+      percentOfQuota: Number(((100 * deliveredPerS) / QUOTA).toFixed(1)),
       overTheOffer: Number(((100 * delivered) / ((s1 - s0) / 1000) / QUOTA).toFixed(1)),
       throttled: standin.count('throttled') - events0.throttled,
       tlsHandshakes: standin.count('secure') - events0.secure,
@@ -207,7 +209,7 @@ async function main() {
       const s = r.sustained;
       console.log(
         `${rateModel.padEnd(6)} ${name.padEnd(10)} burst: ${b.delivered}/${BURST} delivered in ${b.seconds} s, ${b.tlsHandshakes} TLS handshakes, ${b.throttled} x 454, busiest second ${b.busiestSecond} | ` +
-          `sustained: ${s.percentOfQuota} % of the quota in steady state (${s.deliveredMsgPerS} of ${s.offeredMsgPerS} recipients/s offered; ${s.overTheOffer} % over the offer's time), ${s.throttled} x 454, ${s.tlsHandshakes} TLS handshakes, busiest second ${s.busiestSecond} | ` +
+          `sustained: ${s.percentOfQuota} % of the quota in steady state (${s.deliveredPerS} of ${s.offeredPerS} recipients/s offered; ${s.overTheOffer} % over the offer's time), ${s.throttled} x 454, ${s.tlsHandshakes} TLS handshakes, busiest second ${s.busiestSecond} | ` +
           `single message: median ${r.latencyMs.median} ms, max ${r.latencyMs.max} ms`,
       );
     }

@@ -72,9 +72,13 @@ function codeOnly(name: string, text: string): string {
     .join('\n')}\n`;
 }
 
-/** The program's file names, in order; without GROUP_ONLY_FILES unless `group`. */
+/**
+ * The program's file names (its shell and Python files: not what Python may leave there, such as
+ * __pycache__), in order; without GROUP_ONLY_FILES unless `group`.
+ */
 export function programFiles(group = true): string[] {
   return readdirSync(PROGRAM_DIR)
+    .filter((name) => /^[a-z_]+\.(sh|py)$/.test(name))
     .sort()
     .filter((name) => group || !GROUP_ONLY_FILES.includes(name));
 }

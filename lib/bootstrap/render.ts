@@ -48,9 +48,9 @@ export function renderSettings(o: ResolvedBootstrapOptions): string {
 }
 
 /**
- * Shell lines that install the program and run it: `fetch` leaves the program's gzip'd tar at
- * "$archive" (a temporary file), or what `extract` writes into the new program folder instead.
- * Written for `set -euo pipefail`.
+ * Shell lines that install the program and run it: `fetch` leaves the program at "$archive" (a
+ * temporary file), a gzip'd tar unless `extract`, which writes it into the new program folder,
+ * says otherwise. Written for `set -euo pipefail`.
  */
 export function renderInstaller(
   o: ResolvedBootstrapOptions,
@@ -121,7 +121,7 @@ export function renderScript(resolved: ResolvedBootstrapOptions): string {
     ...renderInstaller(
       resolved,
       [`base64 -d >"$archive" <<'${eof}'\n${archive}\n${eof}`],
-      `(cd ${PROGRAM_PATH}.new && gzip -dc | bash) <"$archive"`,
+      `(cd ${PROGRAM_PATH}.new && gzip -dc | bash -e) <"$archive"`,
     ),
     '',
   ].join('\n');

@@ -1,6 +1,6 @@
 // `ses-relay render`: prints the Postfix boot script (or its #cloud-config form) on stdout.
 import { BootstrapFormat, type BootstrapOptions } from '../bootstrap/options';
-import { renderBootstrap } from '../bootstrap/render';
+import { renderBootstrap, USER_DATA_LIMIT } from '../bootstrap/render';
 import { resolveBootstrapOptions } from '../bootstrap/resolve';
 import { numberFrom, splitList } from '../private/parse';
 import type { CliIo } from './io';
@@ -68,6 +68,13 @@ export async function renderCommand(options: RenderOptions, io: CliIo): Promise<
     );
   } catch (err) {
     throw new UsageError((err as Error).message);
+  }
+  const size = Buffer.byteLength(text);
+  if (size > USER_DATA_LIMIT) {
+    warnings.push(
+      `the output is ${size} bytes, more than EC2's ${USER_DATA_LIMIT} bytes of user data: run it on the host another way ` +
+        '(copy it and run it with bash as root), or use the SesRelay construct, which ships the program from S3',
+    );
   }
   for (const warning of warnings) io.stderr(`warning: ${warning}\n`);
   io.stdout(text);

@@ -536,20 +536,6 @@ print(json.dumps([placed[1][0], placed[1][1][2], placed[2][0], placed[2][1][2]])
     expect(serve(input, 0.1, stateFile(), 1000.02).replies).toBe('9:NOTFOUND ,'.repeat(9));
   });
 
-  test('after a failure, a connection checked with one RSET (no abort RSET first): its recipient still waits for room before DATA', () => {
-    // At 2/s: a MAIL FROM refused, then the RSET check (a booking), MAIL FROM's 250 (maybe a second
-    // RSET's: booked too, a window after the first) and the recipient's 250 (at 1001.025), just
-    // before which another SMTP client's two recipients fill the window (1001.02): the recipient
-    // waits until a window after them (taken for MAIL FROM's reply, it would go at once, unpaced).
-    const before = NEW_CONNECTION + replies('454 Throttling failure') + query('4.7.0') + replies('250 Ok', '250 Ok');
-    const input = `${before + replies('250 Ok', '354 End data with <CR><LF>.<CR><LF>', '250 Ok')}${query('2.0.0')}`;
-    const beside = {
-      mark: Buffer.byteLength(before),
-      code: 'other.replied(1001.02, other.start(1001.02, None, 2)[1])',
-    };
-    expect(us(serve(input, 2, stateFile(), 1000.02, beside).waits)).toEqual([0, 0, span(2), 1]);
-  });
-
   test('a client behind the waiting one looks again once it has woken, not sooner; one that never came back is passed a second later', () => {
     // At 2/s: X's recipient (no DATA reply yet); A (since 1000) wants two and waits, looking
     // again at 1000.02; B (since 1000.01) leaves room for A: it looks again 20 ms on, also at

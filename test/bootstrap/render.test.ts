@@ -56,7 +56,11 @@ const requireTool = (name: string) => {
 };
 
 const PROGRAM_DIR = join(__dirname, '..', '..', 'lib', 'bootstrap', 'instance');
-const programFiles = () => readdirSync(PROGRAM_DIR).sort();
+const programFiles = () =>
+  readdirSync(PROGRAM_DIR, { withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => e.name)
+    .sort();
 /** Every file of the instance program, one after the other. */
 const programText = () =>
   programFiles()
@@ -70,9 +74,9 @@ function carriedProgram(script: string, group = false): string {
   const dir = mkdtempSync(join(tmpdir(), 'ses-relay-carried-'));
   const bundle = Buffer.from(b64, 'base64');
   expect(bundle.equals(programBundle(group))).toBe(true);
-  const extract = `(cd ${PROGRAM_PATH}.new && gzip -dc | bash) <"$archive"`;
+  const extract = `(cd ${PROGRAM_PATH}.new && gzip -dc | bash -e) <"$archive"`;
   expect(script).toContain(`\n${extract}\n`);
-  const r = spawnSync('bash', ['-c', 'gzip -dc | bash'], { cwd: dir, input: bundle, encoding: 'utf8' });
+  const r = spawnSync('bash', ['-c', 'gzip -dc | bash -e'], { cwd: dir, input: bundle, encoding: 'utf8' });
   expect([r.status, r.stderr]).toEqual([0, '']);
   return dir;
 }

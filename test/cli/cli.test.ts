@@ -109,6 +109,25 @@ describe('ses-relay render', () => {
     );
   });
 
+  test("warns on stderr when the output is more than EC2's 16 KB of user data, and still renders it", async () => {
+    const networks = Array.from({ length: 100 }, (_, i) => `10.${i}.0.0/16`).join(',');
+    const r = await run(['render', '--smtp-region', 'eu-west-1', '--secret-id', 's', '--relay-networks', networks]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe(
+      `warning: the output is ${Buffer.byteLength(r.stdout)} bytes, more than EC2's 16384 bytes of user data: run it on the host another way (copy it and run it with bash as root), or use the SesRelay construct, which ships the program from S3\n`,
+    );
+    const small = await run([
+      'render',
+      '--smtp-region',
+      'eu-west-1',
+      '--secret-id',
+      's',
+      '--relay-networks',
+      '10.0.0.0/16',
+    ]);
+    expect([small.code, small.stderr]).toEqual([0, '']);
+  });
+
   test('renders any send rate from 1 up without a warning (the pacer keeps to it exactly)', async () => {
     for (const rate of ['1', '5', '14', '15', '1.5']) {
       const r = await run(['render', '--smtp-region', 'eu-west-1', '--secret-id', 's', '--max-send-rate', rate]);

@@ -370,10 +370,7 @@ def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
                     if group:  # no DATA since it was taken: that transaction was aborted
                         schedule.ended(clock(), group)
                         group = None
-                    # Right after another booking's 250, this one may have been MAIL FROM's reply
-                    # (Postfix checked the connection without aborting first): the next 250 is
-                    # taken for a recipient (a spare place if it was MAIL FROM's).
-                    phase, taken, places = b"rcpt" if was == b"mail" else b"mail", False, 0
+                    phase, taken, places = b"mail", False, 0
                     armed = armed - 1 if code == b"250 " else 0
                     # Its booking, slept until; none when it (or the next place) lies more than
                     # MAX_WAIT ahead (SES may close a connection idle that long): the delivery is
