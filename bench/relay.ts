@@ -136,7 +136,16 @@ async function scenario(name: string, configure: (w: World) => void, rateModel: 
       await sleep(50);
       if (recipients(standin) > n) last = Date.now();
     }
-    const burst = snapshot(standin, start, recipients(standin) < BURST ? Date.now() : last, recipients(standin));
+    const burst = {
+      ...snapshot(standin, start, recipients(standin) < BURST ? Date.now() : last, recipients(standin)),
+      // Recipients the stand-in counted in each second from the submission's start (the ramp-up).
+      perSecond: standin.arrivals().reduce<number[]>((counts, t) => {
+        const second = Math.max(0, Math.floor((t - start) / 1000));
+        while (counts.length <= second) counts.push(0);
+        counts[second]++;
+        return counts;
+      }, []),
+    };
 
     // Sustained load above the quota: delivered rate while submitting at SUSTAINED_RATE, from a
     // quiet start (two windows after the burst: its last second is not charged to this phase).
