@@ -68,7 +68,7 @@ describeWorld('pacing to the send quota read from SES (30/s), 20 ms away, SES co
         'smtp_destination_recipient_limit',
       ]).stdout,
     ).toBe(
-      '15\n15\n0s\nyes\nsocketmap:unix:private/ses-pace:reply\nsocketmap:unix:private/ses-pace:pace\n5s\npipelining\n30\n',
+      '15\n15\n0s\nyes\nsocketmap:unix:private/ses-pace:reply\nsocketmap:unix:private/ses-pace:pace\n5s\nsilent-discard, pipelining\n30\n',
     );
     // The SMTP clients' process limit keeps the connections to their number at any rate.
     expect(world.exec(['postconf', '-Fh', 'smtp/unix/process_limit']).stdout).toBe('15\n');
@@ -108,6 +108,8 @@ describeWorld('pacing to the send quota read from SES (30/s), 20 ms away, SES co
     expect(await world.waitForEmptyQueue()).toEqual([]);
     const log = world.read('/var/log/maillog');
     expect(log).not.toMatch(/ses-pace|socketmap/);
+    // PIPELINING is ignored without a log line at every EHLO (silent-discard).
+    expect(log).not.toMatch(/discarding EHLO keywords/);
     expect(log.match(/status=sent/g)?.length).toBe(count);
   });
 

@@ -90,7 +90,8 @@ configure_rate() {
   # One command at a time, each reply heard before the next command goes out (SES offers no
   # PIPELINING today): the pacer holds each recipient's reply until the window has room for the
   # message's recipients so far, before DATA.
-  want smtp_discard_ehlo_keywords pipelining
+  # (silent-discard: Postfix would log the list at every EHLO, offered or not.)
+  want smtp_discard_ehlo_keywords "silent-discard, pipelining"
   read -r conns RATE_NOTE <<<"$(pace_for "$rate")"
   RATE_NOTE+=$share
   # SES counts a message's recipients together, at its DATA command: no more in one transaction
