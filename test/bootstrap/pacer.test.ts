@@ -60,14 +60,13 @@ sys.path.insert(0, sys.argv[1])
 import pacer
 s = pacer.Schedule(os.open(sys.argv[3], os.O_RDWR | os.O_CREAT, 0o600), float(sys.argv[2]))
 def take(now, group=None, new=1):
-    """Takes places for NEW more recipients of GROUP from NOW, looking again as the pacer does:
-    (seconds waited in all, the group)."""
-    waited = 0
-    while True:
-        wait, placed = s.start(now + waited, group, new)
-        if not wait:
-            return waited, placed
-        waited += wait
+    """Takes places for NEW more recipients of GROUP from NOW as the pacer does (pacer.take_start,
+    on a clock that moves with its sleeps): (seconds waited in all, the group)."""
+    clock = [now]
+    def sleep(wait):
+        clock[0] += wait
+    placed = pacer.take_start(s, lambda: clock[0], sleep, group, new, 0, now)
+    return clock[0] - now, placed
 ${code}`;
   const r = spawnSync('python3', ['-c', driver, join(PACER, '..'), String(rate), stateFile()], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(r.stderr);

@@ -16,15 +16,14 @@ MAX_CONNECTIONS=50
 # slowly; the pacer, not their number, keeps them to it. (Every Postfix the program supports, 3.5
 # and newer, has the hooks the pacer needs.)
 pace_for() {
-  local conns=$(((${1%.*} + PER_CONNECTION - 1) / PER_CONNECTION))
-  [ "$conns" -ge 1 ] || conns=1
+  local conns=$((($(whole_rate "$1") + PER_CONNECTION - 1) / PER_CONNECTION))
   [ "$conns" -le "$MAX_CONNECTIONS" ] || conns=$MAX_CONNECTIONS
   echo "$conns at most $1 recipients/s, each delivery paced, over up to $conns connection(s)"
 }
 
-# Recipients a transaction may carry at RATE recipients/s: its whole part, 1 to 50.
-per_message() {
-  awk -v r="$1" 'BEGIN { k = int(r); if (k < 1) k = 1; if (k > 50) k = 50; print k }'
+# RATE in whole recipients, at least 1 (4.5/s: 4; 0.001/s: 1), as the pacer takes it: K.
+whole_rate() {
+  awk -v r="$1" 'BEGIN { k = int(r); print (k < 1 ? 1 : k) }'
 }
 
 # Installs Python helper $1 in $HELPERS, for Postfix to run with $PYTHON (python3, installed where
@@ -79,7 +78,7 @@ read_quota() {
 # Paces delivery to the SES send quota over a few connections, each reused for many messages (TLS
 # and AUTH once, kept by tlsproxy); mail SES throttles anyway (454) is retried in seconds.
 configure_rate() {
-  local rate=$MAX_SEND_RATE conns share=''
+  local rate=$MAX_SEND_RATE conns per share=''
   [ "$rate" != 0 ] || rate=$(read_quota)
   # RELAY_COUNT relays send with the account's rate at once: this one keeps to its share.
   if [ "$RELAY_COUNT" != 1 ]; then
@@ -96,7 +95,9 @@ configure_rate() {
   RATE_NOTE+=$share
   # SES counts a message's recipients together, at its DATA command: no more in one transaction
   # than a window holds (the rate in whole recipients, at least 1; SES takes 50 at most).
-  want smtp_destination_recipient_limit "$(per_message "$rate")"
+  per=$(whole_rate "$rate")
+  [ "$per" -le 50 ] || per=50
+  want smtp_destination_recipient_limit "$per"
   # At one a transaction, Postfix schedules per recipient, not per destination (postconf(5)): the
   # SMTP clients' process limit keeps the connections to their number, at any rate.
   want_field smtp/unix/process_limit "$conns"
