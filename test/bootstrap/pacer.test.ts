@@ -550,6 +550,50 @@ print(json.dumps(out))`,
     expect(us(out)).toEqual([0.02, 0.02, 0.02, 0]);
   });
 
+  test('clients waiting for one full window each wake in turn, once: none wakes for a place another took', () => {
+    // At 10/s: ten recipients fill the window (1000 to 1000.09, each counted from its DATA reply
+    // 20 ms on). Five clients ask from 1000.1 on: each leaves room for those that waited before it,
+    // so each wakes when one more place leaves the window (1001.025, 1001.035, ...), and takes it.
+    const out = schedule(
+      10,
+      `
+for i in range(10):
+    s.replied(1000 + i / 100 + 0.02, s.start(1000 + i / 100)[1])
+looks, woke = [], {}
+for c in range(1, 6):
+    t = 1000.1 + c / 1000
+    looks.append((t + s.start(t, None, 1, c, since=t)[0], c, t))
+asked = {c: 1 for c in range(1, 6)}
+while looks:
+    looks.sort()
+    t, c, since = looks.pop(0)
+    asked[c] += 1
+    wait = s.start(t, None, 1, c, since=since)[0]
+    if wait:
+        looks.append((t + wait, c, since))
+    else:
+        woke[c] = t
+print(json.dumps([[woke[c] for c in range(1, 6)], [asked[c] for c in range(1, 6)]]))`,
+    ) as [number[], number[]];
+    expect(us(out[0])).toEqual([1001.025, 1001.035, 1001.045, 1001.055, 1001.065]);
+    expect(out[1]).toEqual([2, 2, 2, 2, 2]);
+  });
+
+  test('more clients waiting than the table of waiters holds (128): the others wait unentered, after all of those entered', () => {
+    // At 200/s: the window full (1000 to 1000.995, counted from 20 ms on); 130 clients ask in turn.
+    // The 128 entered wake 5 ms apart as places leave; the two left out both wake after the last.
+    const out = schedule(
+      200,
+      `
+for i in range(200):
+    s.replied(1000 + i / 200 + 0.02, s.start(1000 + i / 200)[1])
+print(json.dumps([1001 + c / 10000 + s.start(1001 + c / 10000, None, 1, c, since=1001 + c / 10000)[0] for c in range(1, 131)]))`,
+    ) as number[];
+    const wakes = us(out);
+    expect(wakes.slice(0, 128)).toEqual(Array.from({ length: 128 }, (_, i) => Number((1001.025 + i / 200).toFixed(6))));
+    expect(wakes.slice(128)).toEqual([1001.665, 1001.665]);
+  });
+
   test('a free place is taken even by a client that overslept its limit', () => {
     expect(schedule(0.125, 'print(json.dumps(s.start(1000, None, 1, 0, -0.5)[0]))')).toBe(0);
   });
@@ -645,7 +689,7 @@ s = pacer.Schedule(os.open(sys.argv[7], os.O_RDWR | os.O_CREAT, 0o600), rate)
 rtt = duration / 5
 rnd = random.Random(7)
 events = [(1000 + i * 1e-6, i, "hook", None) for i in range(conns)]
-counted, took = [], []
+counted, took, looks = [], [], 0
 while len(counted) < min(2000, max(20, 30 * rate)):
     t, i, phase, message = heapq.heappop(events)
     if phase == "hook":
@@ -655,6 +699,7 @@ while len(counted) < min(2000, max(20, 30 * rate)):
         heapq.heappush(events, (began, i, "rcpt", (rnd.randint(1, most), None, began)))
     elif phase == "rcpt":
         left, group, began = message
+        looks += 1
         wait, placed = s.start(t, group, 1, i + 1, since=began)
         if wait:
             heapq.heappush(events, (t + wait, i, "rcpt", message))
@@ -668,7 +713,7 @@ while len(counted) < min(2000, max(20, 30 * rate)):
     else:
         s.replied(t, message)
         heapq.heappush(events, (t + 2 * rtt, i, "hook", None))
-print(json.dumps([sorted(counted), max(took)]))
+print(json.dumps([sorted(counted), max(took), looks / len(took)]))
 `;
       const r = spawnSync(
         'python3',
@@ -676,7 +721,7 @@ print(json.dumps([sorted(counted), max(took)]))
         { encoding: 'utf8' },
       );
       expect(r.stderr).toBe('');
-      const [counted, longest]: [number[], number] = JSON.parse(r.stdout);
+      const [counted, longest, looks]: [number[], number, number] = JSON.parse(r.stdout);
       let busiest = 0;
       for (let i = 0, j = 0; i < counted.length; i++) {
         while (counted[i] - counted[j] >= 1) j++;
@@ -697,6 +742,9 @@ print(json.dumps([sorted(counted), max(took)]))
       const limit = Math.min(rate >= 1 ? Math.floor(rate) : rate, conns / duration);
       expect(achieved).toBeGreaterThan(limit * floor);
       expect(longest).toBeLessThan(30);
+      // Waiting clients wake in turn: a message to one recipient looks for its place twice at most
+      // on average (a look at its reply, a second when it had to wait), not again and again.
+      if (most === 1) expect(looks).toBeLessThan(2.5);
     },
   );
 

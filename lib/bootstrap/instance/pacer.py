@@ -39,14 +39,20 @@ RCPT_REFUSED = b"(in reply to RCPT TO command)"
 # first round trips, under the load of its TLS handshakes, are no measure of the least.
 EPOCH = 60
 SAMPLES = 20
-# STATE_FILE: this header, then the last K bookings (a time each), then the ledger: a ring of
-# groups (when it began, when SES may have counted it as of the least round trip or 0 until its
-# DATA command's reply, and its recipients: 0 once moved).
-# Header: magic, K, bookings, groups; least round trip and replies: this epoch, last; the waiter.
-HEAD = struct.Struct("<8sQQQdddQQQQdd")
-MAGIC = b"sespace4"
+# STATE_FILE: this header, then the waiters, then the last K bookings (a time each), then the
+# ledger: a ring of groups (when it began, when SES may have counted it as of the least round trip
+# or 0 until its DATA command's reply, and its recipients: 0 once moved).
+# Header: magic, K, bookings, groups; least round trip and replies: this epoch, last.
+HEAD = struct.Struct("<8sQQQdddQQ")
+MAGIC = b"sespace5"
 ONE = struct.Struct("<d")
 GROUP = struct.Struct("<ddq")
+# The SMTP clients waiting for room in the window (more than a relay's 50 connections, and as many
+# of an older configuration's after a reload): when each one's message's first recipient came, its
+# pid (0: a free entry), its recipients, and when it looks again.
+WAITER = struct.Struct("<dQQd")
+WAITERS = 128
+BASE = HEAD.size + WAITER.size * WAITERS
 
 
 # Groups the ledger keeps at K: those of about three windows (a group counts its recipients, at
@@ -98,16 +104,15 @@ class Schedule:
         return form.unpack(raw) if len(raw) == form.size else (0.0,) * (form.size // 8)
 
     def _booking(self, n):
-        return HEAD.size + 8 * (n % self.k)
+        return BASE + 8 * (n % self.k)
 
     # Where group number N lies, at K (this schedule's unless given).
     def _group(self, n, k=0):
         k = k or self.k
-        return HEAD.size + 8 * k + GROUP.size * (n % capacity(k))
+        return BASE + 8 * k + GROUP.size * (n % capacity(k))
 
     # Applies step(head) -> result under the lock; head: [magic, K, bookings, groups, least round
-    # trip this epoch, last epoch, epoch, replies this epoch, last epoch; the waiting SMTP client,
-    # the recipients it waits for, when it wakes, since when it waits].
+    # trip this epoch, last epoch, epoch, replies this epoch, last epoch].
     def _locked(self, now, step):
         fcntl.flock(self.fd, fcntl.LOCK_EX)
         try:
@@ -120,7 +125,7 @@ class Schedule:
                 head[2] and self._get(ONE, self._booking(head[2] - 1))[0] > now + self.limit
             ):
                 os.ftruncate(self.fd, 0)
-                head = [MAGIC, self.k, 0, 0, INF, INF, 0.0, 0, 0, 0, 0, 0.0, 0.0]
+                head = [MAGIC, self.k, 0, 0, INF, INF, 0.0, 0, 0]
             result = step(head)
             os.pwrite(self.fd, HEAD.pack(*head), 0)
             return result
@@ -161,15 +166,33 @@ class Schedule:
     def _bound(self, began, counted):
         return counted if counted >= began else began + self.window
 
-    # When NEED recipients of SMTP client OWNER (its group so far, SKIP, not counted) may begin: once
-    # the window holds no more than K less them (and less those another client waits for); and
-    # whether that may come sooner (a group that holds it back has no DATA reply yet, and may count
-    # from earlier once it comes, or move, any moment).
-    def _earliest(self, head, now, need, owner, skip=-1):
-        reserve = head[10] if head[9] not in (0, owner) and now <= head[11] + 1 else 0
-        room = self.k - need - reserve
-        if room < 0:  # the waiting client's recipients come first: look again once it has woken
-            return max(now + POLL, head[11] + 0.001), False
+    # The waiters at NOW (not those a second past their waking: clients that never came back), and
+    # where each is: (since, pid, recipients, wakes, index).
+    def _waiters(self, now):
+        raw = os.pread(self.fd, WAITER.size * WAITERS, HEAD.size).ljust(WAITER.size * WAITERS, b"\0")
+        return [w + (i,) for i, w in enumerate(WAITER.iter_unpack(raw)) if w[1] and now <= w[3] + 1]
+
+    # Enters an SMTP client among the WAITERS as ENTRY (since, pid, recipients, wakes), or takes
+    # client OWNER out (ENTRY None): in its entry, or one free. With none, it waits unentered (no one
+    # leaves it room).
+    def _wait(self, waiters, owner, entry=None):
+        held = {w[4] for w in waiters}
+        slot = [w[4] for w in waiters if w[1] == owner] + [i for i in range(WAITERS) if entry and i not in held]
+        for i in slot[:1]:
+            os.pwrite(self.fd, WAITER.pack(*entry) if entry else bytes(WAITER.size), HEAD.size + WAITER.size * i)
+
+    # When NEED recipients of SMTP client OWNER (its group so far, SKIP, not counted; its message's
+    # first recipient came SINCE) may begin: once the window holds no more than K less them and less
+    # those of the clients that wait for messages begun before (they go first, each woken in turn);
+    # and whether that may come sooner (a group that holds it back has no DATA reply yet, and may
+    # count from earlier once it comes, or move, any moment).
+    def _earliest(self, head, now, need, owner, waiters, since, skip=-1):
+        ahead = sorted(w for w in waiters if w[1] != owner and w[:2] < (since, owner))
+        room = self.k - need - sum(w[2] for w in ahead)
+        if room < 0 and ahead:
+            room = self.k - need - ahead[0][2]
+            if room < 0:  # the first waiter needs all the room: look again once it has woken
+                return max(now + POLL, ahead[0][3] + 0.001), False
         taken, lows = 0, []
         for bound, count, low in sorted(self._recent(head, now, skip), reverse=True):
             taken += count
@@ -200,7 +223,8 @@ class Schedule:
     # trips later, waits for it.)
     def book(self, now, owner=0):
         def step(head):
-            if max(self._booking_at(head, now), self._earliest(head, now, 1, owner)[0]) - now > MAX_WAIT:
+            earliest = self._earliest(head, now, 1, owner, self._waiters(now), now)[0]
+            if max(self._booking_at(head, now), earliest) - now > MAX_WAIT:
                 return None
             return self._book(head, now) - now
 
@@ -208,34 +232,33 @@ class Schedule:
 
     # A message's group (GROUP: its recipients so far, or None) with NEW more recipients, begun
     # now if the window has room for them all: (0, the group). Else (seconds to wait, GROUP), and
-    # SMTP client OWNER is the one the others leave room for, unless another's message began before
-    # SINCE (when this one's first recipient came: a message under way goes first); None instead
-    # when the wait is more than LIMIT.
+    # SMTP client OWNER waits among the waiters, after those whose message began before SINCE (when
+    # this one's first recipient came: a message under way goes first), before the others; None
+    # instead when the wait is more than LIMIT.
     def start(self, now, group=None, new=1, owner=0, limit=INF, since=None):
+        first = since or now
+
         def step(head):
             mine = group if group and self._valid(head, group) else None
             need = (group[2] if group else 0) + new
-            at, sooner = self._earliest(head, now, need, owner, mine[0] if mine else -1)
+            waiters = self._waiters(now)
+            at, sooner = self._earliest(head, now, need, owner, waiters, first, mine[0] if mine else -1)
             last = head[3] - self.cap  # the group the next one takes the place of in the ledger
             if not (mine and mine[0] == head[3] - 1) and last >= 0:
                 began, counted, count = self._get(GROUP, self._group(last))
                 if count:
                     at = max(at, self._bound(began, counted) + self.span)
             if at > now and at - now > limit:
-                if head[9] == owner:
-                    head[9:13] = [0, 0, 0.0, 0.0]
+                self._wait(waiters, owner)
                 return None
             if at > now:
                 if sooner:  # look again then
                     at = min(at, now + POLL)
-                first = now if since is None else since
-                if head[9] in (0, owner) or now > head[11] + 1 or first < head[12]:
-                    head[9:13] = [owner, need, at, first]
+                self._wait(waiters, owner, (first, owner, need, at))
                 if mine:  # SES counts none of it before the reply goes: it holds no place meanwhile
                     os.pwrite(self.fd, GROUP.pack(mine[1], 0.0, 0), self._group(mine[0]))
                 return at - now, group
-            if head[9] == owner:
-                head[9:13] = [0, 0, 0.0, 0.0]
+            self._wait(waiters, owner)
             if mine and mine[0] == head[3] - 1:
                 n = mine[0]  # the newest group: it begins again where it is
             else:
