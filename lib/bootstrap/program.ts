@@ -55,12 +55,13 @@ const cached = new Map<string, Buffer>();
 // The shell files hold no text whose indentation matters (no heredocs, no multi-line strings with
 // indented lines; the Python is in .py files), so their code goes without indentation too. The
 // Python (formatted by Ruff: four spaces a level, no multi-line string but the leading docstring)
-// keeps one space a level, and loses a comment after code with no quote before it.
+// keeps one space a level, and loses a comment after code with no quote before it. A shellcheck
+// directive loses its reason (a comment after it).
 function codeOnly(name: string, text: string): string {
   const python = name.endsWith('.py');
   const body = python ? text.replace(/^"""[\s\S]*?"""\n/, '') : text;
   const shorter = (line: string) => {
-    if (!python) return line.trimStart();
+    if (!python) return line.trimStart().replace(/^(# shellcheck [^#]*?) +#.*$/, '$1');
     const indent = line.length - line.trimStart().length;
     const code = /^[^'"#]*?\S {2}# /.test(line) ? line.replace(/ {2}# .*$/, '') : line;
     return ' '.repeat(Math.floor(indent / 4) + (indent % 4)) + code.trimStart();
@@ -115,13 +116,16 @@ export const BUNDLE_EOF = 'SES_RELAY_FILE_EOF';
  * program's code (without whole-line comments but shellcheck's directives, blank lines, Python
  * docstrings and comments after code, shell indentation, and with one space a level of Python
  * indentation), without the group-only jobs unless `group`, as a gzip'd bash script that writes
- * each file into the current directory (a here-document each: a tar's headers would cost 0.4 KB).
+ * each file into the current directory (a here-document each: a tar's headers would cost 0.4 KB),
+ * the Python files first (like with like: gzip's 32 KB window finds more of each).
  */
 export function programBundle(group: boolean): Buffer {
   const key = `bundle:${group}`;
   let bundle = cached.get(key);
   if (bundle === undefined) {
-    const text = programFiles(group).map((name) => {
+    const files = programFiles(group);
+    const ordered = [...files.filter((name) => name.endsWith('.py')), ...files.filter((name) => name.endsWith('.sh'))];
+    const text = ordered.map((name) => {
       const code = codeOnly(name, readFileSync(join(PROGRAM_DIR, name), 'utf8'));
       if (code.split('\n').includes(BUNDLE_EOF)) throw new Error(`${name} has a line ${BUNDLE_EOF}`);
       return `cat >${name} <<'${BUNDLE_EOF}'\n${code}${BUNDLE_EOF}\n`;

@@ -594,6 +594,19 @@ print(json.dumps([1001 + c / 10000 + s.start(1001 + c / 10000, None, 1, c, since
     expect(wakes.slice(128)).toEqual([1001.665, 1001.665]);
   });
 
+  test('a client that read the clock long before it got the lock (stalled 2 s) hides no group before it', () => {
+    // At 2/s: B's recipient begins at 1001.9; A, which read the clock at 1000 and stalled, takes
+    // the window's other place after it: A's group begins at 1001.9 too, so the ledger stays in
+    // order. At 1003.5 both still count (no DATA reply: until 1002.9), so C waits until 1003.905.
+    const out = schedule(
+      2,
+      `
+s.start(1001.9)
+print(json.dumps([s.start(1000)[0], take(1003.5)[0]]))`,
+    ) as number[];
+    expect(us(out)).toEqual([0, 0.405]);
+  });
+
   test('a free place is taken even by a client that overslept its limit', () => {
     expect(schedule(0.125, 'print(json.dumps(s.start(1000, None, 1, 0, -0.5)[0]))')).toBe(0);
   });

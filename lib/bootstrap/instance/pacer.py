@@ -93,9 +93,8 @@ class Schedule:
         self.k = max(1, int(rate))
         self.window = max(1.0, self.k / rate)
         self.span = self.window * (1 + GUARD)
-        # A group begun longer ago than this counts in no window to come (a second of slack: SMTP
-        # clients read the clock before the lock).
-        self.reach = self.span + self.window + 1
+        # A group begun longer ago than this counts in no window to come.
+        self.reach = self.span + self.window
         self.cap = capacity(self.k)
         self.limit = 60 + 1000 / rate  # a schedule further ahead is a clock that went back
 
@@ -154,7 +153,7 @@ class Schedule:
             rows = list(GROUP.iter_unpack(raw))
             for i in range(size - 1, -1, -1):
                 began, counted, count = rows[i]
-                if began < now - self.reach:  # groups begin in the ledger's order
+                if began < now - self.reach:  # groups begin in the ledger's order (_begins)
                     return out
                 bound = self._bound(began, counted)
                 if count and n - size + i != skip and bound > now - self.span:
@@ -200,6 +199,12 @@ class Schedule:
             if taken > room:
                 return max(now, bound + self.span), min(lows) < bound
         return now, False
+
+    # When a group written at place N of the ledger begins: NOW, or the one before it's beginning
+    # if later (an SMTP client reads the clock before it waits for the lock: the ledger stays in
+    # order, and a group counts no shorter).
+    def _begins(self, now, n):
+        return max(now, self._get(GROUP, self._group(n - 1))[0]) if n else now
 
     # Whether GROUP (number, time begun, recipients) is still in the ledger as it was.
     def _valid(self, head, group):
@@ -266,8 +271,9 @@ class Schedule:
                     os.pwrite(self.fd, GROUP.pack(mine[1], 0.0, 0), self._group(mine[0]))
                 n = head[3]
                 head[3] += 1
-            os.pwrite(self.fd, GROUP.pack(now, 0.0, need), self._group(n))
-            return 0, (n, now, need)
+            began = self._begins(now, n)
+            os.pwrite(self.fd, GROUP.pack(began, 0.0, need), self._group(n))
+            return 0, (n, began, need)
 
         return self._locked(now, step)
 
@@ -300,7 +306,8 @@ class Schedule:
     # window's K): the ledger counts it from now.
     def counted(self, now):
         def step(head):
-            os.pwrite(self.fd, GROUP.pack(now, now, 1), self._group(head[3]))
+            began = self._begins(now, head[3])
+            os.pwrite(self.fd, GROUP.pack(began, began, 1), self._group(head[3]))
             head[3] += 1
 
         self._locked(now, step)
