@@ -434,6 +434,12 @@ export class World {
       await new Promise((r) => setTimeout(r, 100));
       ids = this.queue();
     }
+    // What is left, for the failure to be read: the queue's own view, and each message's log lines.
+    if (ids.length > 0) {
+      const log = this.read('/var/log/maillog').split('\n');
+      const lines = ids.flatMap((id) => log.filter((l) => l.includes(id)));
+      console.warn(`mail left in the queue:\n${this.exec(['postqueue', '-j']).stdout}${lines.join('\n')}`);
+    }
     return ids;
   }
 
