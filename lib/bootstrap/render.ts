@@ -115,8 +115,7 @@ export function renderScript(resolved: ResolvedBootstrapOptions): string {
   return [
     '#!/bin/bash',
     '# ses-relay: configures Postfix to relay mail through Amazon SES. Generated; run as root.',
-    `# It installs the ses-relay instance program (carried below, its code without the comments of`,
-    `# its source) in ${PROGRAM_PATH}, writes its settings to ${SETTINGS_PATH} and runs its boot.sh.`,
+    `# Installs the program below in ${PROGRAM_PATH}, its settings in ${SETTINGS_PATH}; runs boot.sh.`,
     'set -euo pipefail',
     ...renderInstaller(
       resolved,

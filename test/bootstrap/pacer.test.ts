@@ -595,16 +595,43 @@ print(json.dumps([1001 + c / 10000 + s.start(1001 + c / 10000, None, 1, c, since
   });
 
   test('a client that read the clock long before it got the lock (stalled 2 s) hides no group before it', () => {
-    // At 2/s: B's recipient begins at 1001.9; A, which read the clock at 1000 and stalled, takes
-    // the window's other place after it: A's group begins at 1001.9 too, so the ledger stays in
-    // order. At 1003.5 both still count (no DATA reply: until 1002.9), so C waits until 1003.905.
+    // At 2/s: B's recipient begins at 1001.9; A read the clock at 1000 and stalled until 1001.95,
+    // when it takes the window's other place: its group begins then (the clock read again under
+    // the lock), after B's, so the ledger stays in order. At 1003.5 both still count (no DATA
+    // reply: until 1002.9 and 1002.95), so C waits until 1003.905.
     const out = schedule(
       2,
       `
 s.start(1001.9)
-print(json.dumps([s.start(1000)[0], take(1003.5)[0]]))`,
+a = pacer.Schedule(os.open(sys.argv[3], os.O_RDWR), 2, clock=lambda: 1001.95)
+print(json.dumps([a.start(1000)[0], take(1003.5)[0]]))`,
     ) as number[];
     expect(us(out)).toEqual([0, 0.405]);
+  });
+
+  test('a rate raised while a place of the longer window still counts: the place keeps counting', () => {
+    // At 0.5/s (a window of 2 s): a recipient at 1000, its DATA reply at 1001.9 (counted from
+    // then). At 2/s from 1002.1: the first takes the window's other place, the second waits until
+    // that place has left a window after 1001.9 (1002.905).
+    const out = schedule(
+      0.5,
+      `
+s.replied(1001.9, s.start(1000)[1])
+f = pacer.Schedule(os.open(sys.argv[3], os.O_RDWR), 2)
+print(json.dumps([f.start(1002.1)[0], f.start(1002.1)[0]]))`,
+    ) as number[];
+    expect(us(out)).toEqual([0, 0.805]);
+    // With no DATA reply yet, it counts as if SES counted it a window of 2 s after it began: the
+    // second at 2/s from 1001.5 waits until 1003.005.
+    const unreplied = schedule(
+      0.5,
+      `
+s.start(1000)
+f = pacer.Schedule(os.open(sys.argv[3], os.O_RDWR), 2)
+s = f
+print(json.dumps([f.start(1001.5)[0], take(1001.5)[0]]))`,
+    ) as number[];
+    expect(us(unreplied)).toEqual([0, 1.505]);
   });
 
   test('a free place is taken even by a client that overslept its limit', () => {
@@ -763,8 +790,9 @@ print(json.dumps([sorted(counted), max(took), looks / len(took)]))
       const limit = Math.min(rate >= 1 ? Math.floor(rate) : rate, conns / duration);
       expect(achieved).toBeGreaterThan(limit * floor);
       expect(longest).toBeLessThan(30);
-      // Waiting clients wake in turn: a message to one recipient looks for its place twice at most
-      // on average (a look at its reply, a second when it had to wait), not again and again.
+      // Waiting clients wake in turn: a message to one recipient looks for its place about twice
+      // on average (a look at its reply, a second when it had to wait; under 2.5, counting the
+      // looks of messages still under way at the end), not again and again.
       if (most === 1) expect(looks).toBeLessThan(2.5);
     },
   );

@@ -42,8 +42,8 @@ SAMPLES = 20
 # STATE_FILE: this header, then the waiters, then the last K bookings (a time each), then the
 # ledger: a ring of groups (when it began, when SES may have counted it as of the least round trip
 # or 0 until its DATA command's reply, and its recipients: 0 once moved).
-# Header: magic, K, bookings, groups; least round trip and replies: this epoch, last.
-HEAD = struct.Struct("<8sQQQdddQQ")
+# Header: magic, K, bookings, groups; least round trip and replies: this epoch, last; the window.
+HEAD = struct.Struct("<8sQQQdddQQd")
 MAGIC = b"sespace5"
 ONE = struct.Struct("<d")
 GROUP = struct.Struct("<ddq")
@@ -88,8 +88,9 @@ def read_query(stream):
 # (one a transaction, before its MAIL FROM) space the transactions out the same way, and tell
 # which is too far off to begin.
 class Schedule:
-    def __init__(self, fd, rate):
+    def __init__(self, fd, rate, clock=None):
         self.fd = fd
+        self.clock = clock  # read again under the lock for when a group begins (None: NOW as given)
         self.k = max(1, int(rate))
         self.window = max(1.0, self.k / rate)
         self.span = self.window * (1 + GUARD)
@@ -111,20 +112,20 @@ class Schedule:
         return BASE + 8 * k + GROUP.size * (n % capacity(k))
 
     # Applies step(head) -> result under the lock; head: [magic, K, bookings, groups, least round
-    # trip this epoch, last epoch, epoch, replies this epoch, last epoch].
+    # trip this epoch, last epoch, epoch, replies this epoch, last epoch, the window].
     def _locked(self, now, step):
         fcntl.flock(self.fd, fcntl.LOCK_EX)
         try:
             raw = os.pread(self.fd, HEAD.size, 0)
             head = list(HEAD.unpack(raw)) if len(raw) == HEAD.size else []
-            if head[:1] == [MAGIC] and head[1] != self.k:
+            if head[:1] == [MAGIC] and head[1:2] + head[9:] != [self.k, self.window]:
                 self._resize(head)
             # New, an earlier release's, or a clock gone back: a new schedule.
             if head[:2] != [MAGIC, self.k] or (
                 head[2] and self._get(ONE, self._booking(head[2] - 1))[0] > now + self.limit
             ):
                 os.ftruncate(self.fd, 0)
-                head = [MAGIC, self.k, 0, 0, INF, INF, 0.0, 0, 0]
+                head = [MAGIC, self.k, 0, 0, INF, INF, 0.0, 0, 0, self.window]
             result = step(head)
             os.pwrite(self.fd, HEAD.pack(*head), 0)
             return result
@@ -133,13 +134,19 @@ class Schedule:
 
     # Another rate's schedule (the rate changed; its SMTP clients may still deliver once): its last
     # groups, laid out for this one (its bookings are not carried over: the groups hold the places).
+    # A group of a longer window begins later, by as much as it may count past this window after
+    # its beginning (none later than the next): each still counts as long, and no group that counts
+    # lies behind one begun too long ago for this window.
     def _resize(self, head):
         keep = min(capacity(head[1]), self.cap)
         ledger = [(n, self._get(GROUP, self._group(n, head[1]))) for n in range(max(0, head[3] - keep), head[3])]
         os.ftruncate(self.fd, 0)
-        for n, group in ledger:
-            os.pwrite(self.fd, GROUP.pack(*group), self._group(n))
-        head[1:3] = [self.k, 0]
+        latest = 0.0
+        for n, (began, counted, count) in ledger:
+            bound = counted if counted >= began else began + head[9]
+            latest = max(latest, began, bound - self.window)
+            os.pwrite(self.fd, GROUP.pack(latest, counted, count), self._group(n))
+        head[1:3], head[9] = [self.k, 0], self.window
 
     # (when SES may have counted it at the latest, its recipients, the earliest that may become once
     # its DATA reply comes) of each group that may count in a window from NOW on, but group SKIP
@@ -200,11 +207,10 @@ class Schedule:
                 return max(now, bound + self.span), min(lows) < bound
         return now, False
 
-    # When a group written at place N of the ledger begins: NOW, or the one before it's beginning
-    # if later (an SMTP client reads the clock before it waits for the lock: the ledger stays in
-    # order, and a group counts no shorter).
-    def _begins(self, now, n):
-        return max(now, self._get(GROUP, self._group(n - 1))[0]) if n else now
+    # When a group begins: the clock read under the lock (the ledger stays in the order its groups
+    # began, however long an SMTP client waited for the lock after it read NOW).
+    def _begins(self, now):
+        return max(now, self.clock()) if self.clock else now
 
     # Whether GROUP (number, time begun, recipients) is still in the ledger as it was.
     def _valid(self, head, group):
@@ -271,7 +277,7 @@ class Schedule:
                     os.pwrite(self.fd, GROUP.pack(mine[1], 0.0, 0), self._group(mine[0]))
                 n = head[3]
                 head[3] += 1
-            began = self._begins(now, n)
+            began = self._begins(now)
             os.pwrite(self.fd, GROUP.pack(began, 0.0, need), self._group(n))
             return 0, (n, began, need)
 
@@ -306,7 +312,7 @@ class Schedule:
     # window's K): the ledger counts it from now.
     def counted(self, now):
         def step(head):
-            began = self._begins(now, head[3])
+            began = self._begins(now)
             os.pwrite(self.fd, GROUP.pack(began, began, 1), self._group(head[3]))
             head[3] += 1
 
@@ -335,7 +341,7 @@ def take_start(schedule, clock, sleep, group, new, owner, since):
 
 def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
     fd = os.open(state_file, os.O_RDWR | os.O_CREAT, 0o600)
-    schedule = Schedule(fd, rate)
+    schedule = Schedule(fd, rate, clock)
     armed = 1  # 250 replies to take as an RSET check (a transaction begins: its booking)
     owner = os.getpid()  # the SMTP client this pacer serves, as the others see it
     group = None  # the transaction's group in the window, until its DATA command's reply
