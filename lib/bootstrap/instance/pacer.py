@@ -143,7 +143,7 @@ class Schedule:
         os.ftruncate(self.fd, 0)
         latest = 0.0
         for n, (began, counted, count) in ledger:
-            bound = counted if counted >= began else began + head[9]
+            bound = self._bound(began, counted, head[9])
             latest = max(latest, began, bound - self.window)
             os.pwrite(self.fd, GROUP.pack(latest, counted, count), self._group(n))
         head[1:3], head[9] = [self.k, 0], self.window
@@ -168,9 +168,10 @@ class Schedule:
             n -= size
         return out
 
-    # When SES may have counted a group begun then, counted as of its DATA reply (0: none yet).
-    def _bound(self, began, counted):
-        return counted if counted >= began else began + self.window
+    # When SES may have counted a group begun then, counted as of its DATA reply (0: none yet: a
+    # WINDOW, this schedule's unless given, after it began).
+    def _bound(self, began, counted, window=0):
+        return counted if counted >= began else began + (window or self.window)
 
     # The waiters at NOW (not those a second past their waking: clients that never came back), and
     # where each is: (since, pid, recipients, wakes, index).
