@@ -55,11 +55,13 @@ const cached = new Map<string, Buffer>();
 // The shell files hold no text whose indentation matters (no heredocs, no multi-line strings with
 // indented lines; the Python is in .py files), so their code goes without indentation too. The
 // Python (formatted by Ruff: four spaces a level, no multi-line string but the leading docstring)
-// keeps one space a level, and loses a comment after code with no quote before it. A shellcheck
-// directive loses its reason (a comment after it).
-function codeOnly(name: string, text: string): string {
+// keeps one space a level, and loses a comment after code with no quote before it. With
+// `directives`, a shellcheck directive stays (without its reason, a comment after it): for the
+// tests, which lint what the bundle carries; the bundle itself carries none (comments to bash).
+export function codeOnly(name: string, text: string, directives = false): string {
   const python = name.endsWith('.py');
   const body = python ? text.replace(/^"""[\s\S]*?"""\n/, '') : text;
+  const dropped = directives ? /^\s*#(?!\s*shellcheck)/ : /^\s*#/;
   const shorter = (line: string) => {
     if (!python) return line.trimStart().replace(/^(# shellcheck [^#]*?) +#.*$/, '$1');
     const indent = line.length - line.trimStart().length;
@@ -68,7 +70,7 @@ function codeOnly(name: string, text: string): string {
   };
   return `${body
     .split('\n')
-    .filter((line) => !/^\s*#(?!\s*shellcheck)/.test(line) && line.trim() !== '')
+    .filter((line) => !dropped.test(line) && line.trim() !== '')
     .map(shorter)
     .join('\n')}\n`;
 }
@@ -113,7 +115,7 @@ export const BUNDLE_EOF = 'SES_RELAY_FILE_EOF';
 
 /**
  * What the CLI's self-contained script carries, to stay under EC2's 16 KB of user data: the
- * program's code (without whole-line comments but shellcheck's directives, blank lines, Python
+ * program's code (without whole-line comments, shellcheck's directives too, blank lines, Python
  * docstrings and comments after code, shell indentation, and with one space a level of Python
  * indentation), without the group-only jobs unless `group`, as a gzip'd bash script that writes
  * each file into the current directory (a here-document each: a tar's headers would cost 0.4 KB),

@@ -146,6 +146,7 @@ export function renderBootstrap(
     ],
     runcmd: [[CLOUD_CONFIG_SCRIPT_PATH]],
   };
-  // As JSON, which is YAML too: cloud-init reads it, and the package needs no YAML writer at run time.
-  return `#cloud-config\n${JSON.stringify(doc, null, 2)}\n`;
+  // As JSON, which is YAML too: cloud-init reads it, and the package needs no YAML writer at run
+  // time. On one line: the indentation would cost user data.
+  return `#cloud-config\n${JSON.stringify(doc)}\n`;
 }

@@ -75,7 +75,8 @@ ${code}`;
 
 /**
  * Runs pacer.serve on `input` at rate `rate`, with a clock standing still at `start` except for the
- * pacer's sleeps; returns what it answered and the wait of each lookup. When it is about to read
+ * pacer's sleeps and `tick` seconds before each query (each comes that long after the pacer's answer
+ * to the one before); returns what it answered and the wait of each lookup. When it is about to read
  * byte `beside.mark` of its input, another SMTP client's Schedule (`other`, on the same state file)
  * runs `beside.code`.
  */
@@ -85,18 +86,22 @@ function serve(
   state: string,
   start = 1000,
   beside = { mark: -1, code: 'pass' },
+  tick = 0,
 ): { replies: string; waits: number[] } {
   const driver = `
 import io, json, os, sys
 sys.path.insert(0, sys.argv[1])
 import pacer
 other = pacer.Schedule(os.open(sys.argv[3], os.O_RDWR | os.O_CREAT, 0o600), float(sys.argv[2]))
-now, mark = [float(sys.argv[4])], int(sys.argv[5])
+now, mark, tick = [float(sys.argv[4])], int(sys.argv[5]), float(sys.argv[6])
 waits, asked = [], [-1]
 class Source(io.BytesIO):
     def read(self, n=-1):
         if self.tell() == mark:
             ${beside.code}
+        at = self.tell()
+        if at < len(self.getvalue()) and (at == 0 or self.getvalue()[at - 1 : at] == b","):
+            now[0] += tick
         return super().read(n)
 source = Source(sys.stdin.buffer.read())
 def sleep(s):
@@ -113,7 +118,7 @@ print(json.dumps({"replies": out.getvalue().decode(), "waits": waits}))
 `;
   const r = spawnSync(
     'python3',
-    ['-c', driver, join(PACER, '..'), String(rate), state, String(start), String(beside.mark)],
+    ['-c', driver, join(PACER, '..'), String(rate), state, String(start), String(beside.mark), String(tick)],
     { input, encoding: 'utf8' },
   );
   if (r.status !== 0) throw new Error(r.stderr);
@@ -289,6 +294,43 @@ s.replied(t + 0.05, s.start(t)[1])
 print(json.dumps([s.start(t + 1.005)[0], s.start(t + 1.035)[0]]))`,
     ) as number[];
     expect(us(out)).toEqual([0.03, 0]);
+  });
+
+  test("the least round trip is learned from every command's, not only DATA's: at 1/s it counts from a connection's fourth delivery on", () => {
+    // One connection at 1/s, each reply 20 ms after the pacer answered the command's turn. Until 20
+    // round trips have come in (the new connection's 4 and its first delivery's 3, then 5 more a
+    // delivery: RSET check, MAIL FROM, RCPT TO, DATA, the message), a place counts from its DATA
+    // reply, and each recipient waits 20 ms longer than the last (a window after that reply). From
+    // the fourth DATA reply on (22), it counts from 20 ms before it: the waits stop growing (a place
+    // every 1.005 s, not 1.025). Each booking waits a window after the one before, less the time since.
+    const { waits } = serve(FIRST + (RSET + DELIVERY).repeat(6), 1, stateFile(), 1000, undefined, 0.02);
+    expect(us(waits)).toEqual([0, 0.885, 0.02, 0.865, 0.04, 0.845, 0.06, 0.825, 0.06, 0.825, 0.06, 0.825, 0.06]);
+  });
+
+  test('...once a window of DATA replies and 20 round trips at least have come in (this minute and the last)', () => {
+    // A DATA reply 20 ms after its start, with the round trips the SMTP client timed since its last
+    // (20 in all, the least 10 ms): at 1/s it counts from 10 ms before its reply; with 19 in all, or
+    // at 2/s (one DATA reply, not a window's two), or two minutes later, from its reply.
+    const out = schedule(
+      1,
+      `
+s.replied(1000.02, s.start(1000)[1], (19, 0.01))
+out = [s.start(1001.005)[0]]
+s.replied(1001.045, s.start(1001.025)[1], (1, 0.01))
+out.append(s.start(1002.03)[0])
+p = pacer.Schedule(os.open(sys.argv[3] + "-2", os.O_RDWR | os.O_CREAT, 0o600), 2.0)
+p.replied(1000.02, p.start(1000)[1], (20, 0.01))
+p.start(1000)
+out.append(p.start(1001.005)[0])
+# At 1/s, 20 round trips in the minute from 960 s: in the next minute they still count, not two later.
+for t in (1070, 1200):
+    q = pacer.Schedule(os.open(sys.argv[3] + "-%d" % t, os.O_RDWR | os.O_CREAT, 0o600), 1.0)
+    q.replied(1000.02, q.start(1000)[1], (20, 0.01))
+    q.replied(t + 0.02, q.start(t)[1], (1, 0.01))
+    out.append(q.start(t + 1.005)[0])
+print(json.dumps(out))`,
+    ) as number[];
+    expect(us(out)).toEqual([0.02, 0.01, 0.02, 0.01, 0.02]);
   });
 
   test("a place counts from its DATA command's reply (where SES counts a message), not from MAIL FROM's or its recipient's", () => {

@@ -32,19 +32,22 @@ RCPT_REFUSED = b"(in reply to RCPT TO command)"
 
 # A place's round trip runs from its start (the recipient's RCPT TO reply, after which the DATA
 # command goes out when it is the last) to the reply to the DATA command: SES counts the message at
-# DATA, and offers no PIPELINING, so every command waits for its reply. The least round trip is
-# that of this minute and the last (the least of a second or two missed a moment's faster path in
-# bench/relay.ts at 200/s, and SES refused a message), once a window's replies and SAMPLES at least
-# have come in it; until then a place counts from its reply (SES counted it before), as a burst's
-# first round trips, under the load of its TLS handshakes, are no measure of the least.
+# DATA, and Postfix sends it no PIPELINING, so every command waits for its reply. The least round
+# trip is that of this minute and the last, of every command (from the pacer's answer to a reply's
+# last line to the next reply: no shorter than the path's round trip), once a window's DATA replies
+# and SAMPLES round trips at least have come in it (the least of a second or two missed a moment's
+# faster path in bench/relay.ts at 200/s, and SES refused a message); until then a place counts
+# from its reply (SES counted it before), as a burst's first round trips, under the load of its TLS
+# handshakes, are no measure of the least.
 EPOCH = 60
 SAMPLES = 20
 # STATE_FILE: this header, then the waiters, then the last K bookings (a time each), then the
 # ledger: a ring of groups (when it began, when SES may have counted it as of the least round trip
 # or 0 until its DATA command's reply, and its recipients: 0 once moved).
-# Header: magic, K, bookings, groups; least round trip and replies: this epoch, last; the window.
-HEAD = struct.Struct("<8sQQQdddQQd")
-MAGIC = b"sespace5"
+# Header: magic, K, bookings, groups; least round trip and DATA replies: this epoch, last; the
+# window; round trips: this epoch, last.
+HEAD = struct.Struct("<8sQQQdddQQdQQ")
+MAGIC = b"sespace6"
 ONE = struct.Struct("<d")
 GROUP = struct.Struct("<ddq")
 # The SMTP clients waiting for room in the window (more than a relay's 50 connections, and as many
@@ -112,20 +115,21 @@ class Schedule:
         return BASE + 8 * k + GROUP.size * (n % capacity(k))
 
     # Applies step(head) -> result under the lock; head: [magic, K, bookings, groups, least round
-    # trip this epoch, last epoch, epoch, replies this epoch, last epoch, the window].
+    # trip this epoch, last epoch, epoch, DATA replies this epoch, last epoch, the window, round
+    # trips this epoch, last epoch].
     def _locked(self, now, step):
         fcntl.flock(self.fd, fcntl.LOCK_EX)
         try:
             raw = os.pread(self.fd, HEAD.size, 0)
             head = list(HEAD.unpack(raw)) if len(raw) == HEAD.size else []
-            if head[:1] == [MAGIC] and head[1:2] + head[9:] != [self.k, self.window]:
+            if head[:1] == [MAGIC] and head[1:2] + head[9:10] != [self.k, self.window]:
                 self._resize(head)
             # New, an earlier release's, or a clock gone back: a new schedule.
             if head[:2] != [MAGIC, self.k] or (
                 head[2] and self._get(ONE, self._booking(head[2] - 1))[0] > now + self.limit
             ):
                 os.ftruncate(self.fd, 0)
-                head = [MAGIC, self.k, 0, 0, INF, INF, 0.0, 0, 0, self.window]
+                head = [MAGIC, self.k, 0, 0, INF, INF, 0.0, 0, 0, self.window, 0, 0]
             result = step(head)
             os.pwrite(self.fd, HEAD.pack(*head), 0)
             return result
@@ -286,15 +290,20 @@ class Schedule:
 
     # The reply to the DATA command after GROUP began came now: SES counted it at most this round
     # trip's excess over the least of late before it (a loaded host's or path's slowness counts),
-    # and at most a window after it began.
-    def replied(self, now, group):
+    # and at most a window after it began. TRIPS: the SMTP client's round trips since it last told,
+    # this one's included (how many, the least); by default this one alone.
+    def replied(self, now, group, trips=None):
+        n, low = trips or (1, now - group[1])
+
         def step(head):
             epoch = now // EPOCH
             if epoch != head[6]:
-                head[5], head[8] = (head[4], head[7]) if epoch == head[6] + 1 else (INF, 0)
-                head[4], head[6], head[7] = INF, epoch, 0
-            head[4], head[7] = min(head[4], now - group[1]), head[7] + 1
-            least = min(head[4], head[5]) if head[7] + head[8] >= max(self.k, SAMPLES) else 0
+                last = epoch == head[6] + 1
+                head[5], head[8], head[11] = (head[4], head[7], head[10]) if last else (INF, 0, 0)
+                head[4], head[6], head[7], head[10] = INF, epoch, 0, 0
+            head[4], head[7], head[10] = min(head[4], now - group[1], low), head[7] + 1, head[10] + n
+            enough = head[7] + head[8] >= self.k and head[10] + head[11] >= SAMPLES
+            least = min(head[4], head[5]) if enough else 0
             self._counted_at(head, group, min(now - least, group[1] + self.window))
 
         self._locked(now, step)
@@ -351,6 +360,9 @@ def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
     # Where the transaction is: b"mail" (its MAIL FROM's reply to come), b"rcpt" (recipients'),
     # b"data" (past DATA's 354), b"" (none under way or aborted); and whether SES took a recipient.
     phase, taken = b"", False
+    # When this pacer answered a reply's last line (0: not since the next reply came), and the round
+    # trips since (how many, the least) that the schedule has not heard of.
+    answered, trips = 0.0, (0, INF)
     try:
         while True:
             query = read_query(stdin)
@@ -360,6 +372,8 @@ def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
             code, answer = key[:4], b"NOTFOUND "
             if name == b"reply":
                 was = phase
+                if answered:
+                    trips, answered = (trips[0] + 1, min(trips[1], clock() - answered)), 0.0
                 # A new connection:
                 if code[:3] == b"220":
                     # Postfix may try another of SES's addresses in the same delivery, with no
@@ -370,8 +384,8 @@ def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
                 # lost before it keep counting as if SES counted them a window after they began).
                 elif code == b"354 ":
                     if group:
-                        schedule.replied(clock(), group)
-                        group = None
+                        schedule.replied(clock(), group, trips)
+                        group, trips = None, (0, INF)
                     # The transaction goes on (a recipient refused before it was no failure of the
                     # whole): the 250 ending the message is no RSET check.
                     armed, phase = 0, b"data"
@@ -441,6 +455,8 @@ def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
                     # so two are (a spare booking, never one too few).
                     if not (phase == b"rcpt" and taken and RCPT_REFUSED in key):
                         armed = max(armed, 2 if key[:1] != b"2" and phase != b"data" else 1)
+            if name == b"reply" and code[3:4] != b"-":
+                answered = clock()
             stdout.write(b"%d:%s," % (len(answer), answer))
             stdout.flush()
     finally:
