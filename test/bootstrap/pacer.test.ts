@@ -76,7 +76,8 @@ ${code}`;
 /**
  * Runs pacer.serve on `input` at rate `rate`, with a clock standing still at `start` except for the
  * pacer's sleeps and `tick` seconds before each query (each comes that long after the pacer's answer
- * to the one before); returns what it answered and the wait of each lookup. When it is about to read
+ * to the one before; by query: the seconds of the first key the query holds, "" for any); returns
+ * what it answered and the wait of each lookup. When it is about to read
  * byte `beside.mark` of its input, another SMTP client's Schedule (`other`, on the same state file)
  * runs `beside.code`.
  */
@@ -86,22 +87,24 @@ function serve(
   state: string,
   start = 1000,
   beside = { mark: -1, code: 'pass' },
-  tick = 0,
+  tick: number | Record<string, number> = 0,
 ): { replies: string; waits: number[] } {
   const driver = `
 import io, json, os, sys
 sys.path.insert(0, sys.argv[1])
 import pacer
 other = pacer.Schedule(os.open(sys.argv[3], os.O_RDWR | os.O_CREAT, 0o600), float(sys.argv[2]))
-now, mark, tick = [float(sys.argv[4])], int(sys.argv[5]), float(sys.argv[6])
+now, mark, tick = [float(sys.argv[4])], int(sys.argv[5]), json.loads(sys.argv[6])
+tick = tick if isinstance(tick, dict) else {"": tick}
 waits, asked = [], [-1]
 class Source(io.BytesIO):
     def read(self, n=-1):
         if self.tell() == mark:
             ${beside.code}
-        at = self.tell()
-        if at < len(self.getvalue()) and (at == 0 or self.getvalue()[at - 1 : at] == b","):
-            now[0] += tick
+        at, data = self.tell(), self.getvalue()
+        if at < len(data) and (at == 0 or data[at - 1 : at] == b","):
+            size, _, rest = data[at:].partition(b":")
+            now[0] += next(t for k, t in tick.items() if k.encode() in rest[: int(size)])
         return super().read(n)
 source = Source(sys.stdin.buffer.read())
 def sleep(s):
@@ -118,7 +121,7 @@ print(json.dumps({"replies": out.getvalue().decode(), "waits": waits}))
 `;
   const r = spawnSync(
     'python3',
-    ['-c', driver, join(PACER, '..'), String(rate), state, String(start), String(beside.mark), String(tick)],
+    ['-c', driver, join(PACER, '..'), String(rate), state, String(start), String(beside.mark), JSON.stringify(tick)],
     { input, encoding: 'utf8' },
   );
   if (r.status !== 0) throw new Error(r.stderr);
@@ -296,15 +299,34 @@ print(json.dumps([s.start(t + 1.005)[0], s.start(t + 1.035)[0]]))`,
     expect(us(out)).toEqual([0.03, 0]);
   });
 
-  test("the least round trip is learned from every command's, not only DATA's: at 1/s it counts from a connection's fourth delivery on", () => {
-    // One connection at 1/s, each reply 20 ms after the pacer answered the command's turn. Until 20
-    // round trips have come in (the new connection's 4 and its first delivery's 3, then 5 more a
-    // delivery: RSET check, MAIL FROM, RCPT TO, DATA, the message), a place counts from its DATA
-    // reply, and each recipient waits 20 ms longer than the last (a window after that reply). From
-    // the fourth DATA reply on (22), it counts from 20 ms before it: the waits stop growing (a place
-    // every 1.005 s, not 1.025). Each booking waits a window after the one before, less the time since.
-    const { waits } = serve(FIRST + (RSET + DELIVERY).repeat(6), 1, stateFile(), 1000, undefined, 0.02);
-    expect(us(waits)).toEqual([0, 0.885, 0.02, 0.865, 0.04, 0.845, 0.06, 0.825, 0.06, 0.825, 0.06, 0.825, 0.06]);
+  test("the least round trip is learned from a transaction's commands, not only DATA's: at 1/s it counts from the seventh delivery on", () => {
+    // One connection at 1/s. Each reply comes a while after the pacer answered the one before: the
+    // first delivery's 30 ms, then MAIL FROM's 10 ms (after its booking's wait), RCPT TO's and
+    // DATA's 30 ms, any other 10 ms. Until 20 round trips of MAIL FROM, RCPT TO and DATA have come
+    // in (3 a delivery), a place counts from its DATA reply: each recipient waits 30 ms longer than
+    // the last (a window after that reply). From the seventh DATA reply on (21), it counts from
+    // 10 ms before it (MAIL FROM's, timed from its booking's end): 20 ms longer each. Each booking
+    // waits a window after the one before, less the time since.
+    const later = replies('250 mail', '250 rcpt', '354 go', '250 Ok 0100019a') + query('2.0.0');
+    const first = replies('250 first', '250 first', '354 first', '250 Ok 0100019a') + query('2.0.0');
+    const ticks = { first: 0.03, rcpt: 0.03, '354': 0.03, '': 0.01 };
+    const { waits } = serve(NEW_CONNECTION + first + (RSET + later).repeat(8), 1, stateFile(), 1000, undefined, ticks);
+    expect(us(waits)).toEqual([
+      0, 0.885, 0.05, 0.855, 0.08, 0.825, 0.11, 0.795, 0.14, 0.765, 0.17, 0.735, 0.2, 0.705, 0.22, 0.685, 0.24,
+    ]);
+  });
+
+  test("...a minute's at most: an SMTP client's round trips kept since its last DATA reply and older are dropped", () => {
+    // At 1/s, one SMTP client: ten transactions SES refuses at MAIL FROM (20 round trips: each
+    // MAIL FROM's, and the RSET after the abort's, each 10 ms), none told to the schedule (no DATA
+    // reply), then a delivery two minutes later: its DATA reply brings 3 round trips, not 23, and
+    // the next recipient waits a window after that reply (0.955 s), not after 10 ms before it.
+    const refused = replies('454 Throttling failure') + query('4.7.0') + RSET + RSET;
+    const idle = replies('250 idle', '250 rcpt', '354 go', '250 Ok 0100019a') + query('2.0.0');
+    const later = replies('250 mail', '250 rcpt', '354 go', '250 Ok 0100019a') + query('2.0.0');
+    const input = NEW_CONNECTION + refused.repeat(10) + idle + RSET + later;
+    const { waits } = serve(input, 1, stateFile(), 1000, undefined, { idle: 120, '': 0.01 });
+    expect(us(waits).at(-1)).toBe(0.955);
   });
 
   test('...once a window of DATA replies and 20 round trips at least have come in (this minute and the last)', () => {

@@ -33,12 +33,13 @@ RCPT_REFUSED = b"(in reply to RCPT TO command)"
 # A place's round trip runs from its start (the recipient's RCPT TO reply, after which the DATA
 # command goes out when it is the last) to the reply to the DATA command: SES counts the message at
 # DATA, and Postfix sends it no PIPELINING, so every command waits for its reply. The least round
-# trip is that of this minute and the last, of every command (from the pacer's answer to a reply's
-# last line to the next reply: no shorter than the path's round trip), once a window's DATA replies
-# and SAMPLES round trips at least have come in it (the least of a second or two missed a moment's
-# faster path in bench/relay.ts at 200/s, and SES refused a message); until then a place counts
-# from its reply (SES counted it before), as a burst's first round trips, under the load of its TLS
-# handshakes, are no measure of the least.
+# trip is that of this minute and the last, of a transaction's commands (MAIL FROM, RCPT TO, DATA:
+# from the pacer's answer to the reply before it, to the reply's first line; not a connection's
+# set-up, its TLS handshake or the message's text, nor a connection's time in the cache), once a
+# window's DATA replies and SAMPLES round trips at least have come in it (the least of a second or
+# two missed a moment's faster path in bench/relay.ts at 200/s, and SES refused a message); until
+# then a place counts from its reply (SES counted it before), as a burst's first round trips, under
+# the load of its TLS handshakes, are no measure of the least.
 EPOCH = 60
 SAMPLES = 20
 # STATE_FILE: this header, then the waiters, then the last K bookings (a time each), then the
@@ -360,9 +361,10 @@ def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
     # Where the transaction is: b"mail" (its MAIL FROM's reply to come), b"rcpt" (recipients'),
     # b"data" (past DATA's 354), b"" (none under way or aborted); and whether SES took a recipient.
     phase, taken = b"", False
-    # When this pacer answered a reply's last line (0: not since the next reply came), and the round
-    # trips since (how many, the least) that the schedule has not heard of.
-    answered, trips = 0.0, (0, INF)
+    # When this pacer answered a reply (0: not since the next reply came), and the round
+    # trips the schedule has not heard of (how many, the least, when the first came: those of a
+    # minute before are dropped).
+    answered, trips = 0.0, [0, INF, 0.0]
     try:
         while True:
             query = read_query(stdin)
@@ -372,8 +374,13 @@ def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
             code, answer = key[:4], b"NOTFOUND "
             if name == b"reply":
                 was = phase
-                if answered:
-                    trips, answered = (trips[0] + 1, min(trips[1], clock() - answered)), 0.0
+                # The round trip of a transaction's command (MAIL FROM, RCPT TO, DATA, or the RSET
+                # after an abort, each sent once the pacer answered the reply before it).
+                if answered and phase in (b"mail", b"rcpt") and code[:3] != b"220":
+                    at = clock()
+                    trips = trips if at - trips[2] < EPOCH else [0, INF, at]
+                    trips[:2] = trips[0] + 1, min(trips[1], at - answered)
+                answered = 0.0
                 # A new connection:
                 if code[:3] == b"220":
                     # Postfix may try another of SES's addresses in the same delivery, with no
@@ -384,8 +391,8 @@ def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
                 # lost before it keep counting as if SES counted them a window after they began).
                 elif code == b"354 ":
                     if group:
-                        schedule.replied(clock(), group, trips)
-                        group, trips = None, (0, INF)
+                        schedule.replied(clock(), group, trips[:2])
+                        group, trips = None, [0, INF, 0.0]
                     # The transaction goes on (a recipient refused before it was no failure of the
                     # whole): the 250 ending the message is no RSET check.
                     armed, phase = 0, b"data"
@@ -455,7 +462,7 @@ def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
                     # so two are (a spare booking, never one too few).
                     if not (phase == b"rcpt" and taken and RCPT_REFUSED in key):
                         armed = max(armed, 2 if key[:1] != b"2" and phase != b"data" else 1)
-            if name == b"reply" and code[3:4] != b"-":
+            if name == b"reply":
                 answered = clock()
             stdout.write(b"%d:%s," % (len(answer), answer))
             stdout.flush()
