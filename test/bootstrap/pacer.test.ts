@@ -37,7 +37,9 @@ const NEW_CONNECTION = replies(
   '235 Authentication successful.',
 );
 /** The replies of one transaction after its booking (MAIL FROM, RCPT TO, DATA, the message), then the recipient's outcome. */
-const DELIVERY = replies('250 Ok', '250 Ok', '354 End data with <CR><LF>.<CR><LF>', '250 Ok 0100019a') + query('2.0.0');
+const delivery = (mail = '250 Ok', rcpt = '250 Ok', data = '354 End data with <CR><LF>.<CR><LF>') =>
+  replies(mail, rcpt, data, '250 Ok 0100019a') + query('2.0.0');
+const DELIVERY = delivery();
 /** The reply to the RSET Postfix sends to check a connection taken from the cache. */
 const RSET = replies('250 Ok');
 /** The window at `rate` recipients per second: 1 s, or 1/rate below 1/s, 0.5 % longer (pacer.py's GUARD). */
@@ -307,8 +309,8 @@ print(json.dumps([s.start(t + 1.005)[0], s.start(t + 1.035)[0]]))`,
     // the last (a window after that reply). From the seventh DATA reply on (21), it counts from
     // 10 ms before it (MAIL FROM's, timed from its booking's end): 20 ms longer each. Each booking
     // waits a window after the one before, less the time since.
-    const later = replies('250 mail', '250 rcpt', '354 go', '250 Ok 0100019a') + query('2.0.0');
-    const first = replies('250 first', '250 first', '354 first', '250 Ok 0100019a') + query('2.0.0');
+    const later = delivery('250 mail', '250 rcpt', '354 go');
+    const first = delivery('250 first', '250 first', '354 first');
     const ticks = { first: 0.03, rcpt: 0.03, '354': 0.03, '': 0.01 };
     const { waits } = serve(NEW_CONNECTION + first + (RSET + later).repeat(8), 1, stateFile(), 1000, undefined, ticks);
     expect(us(waits)).toEqual([
@@ -322,8 +324,8 @@ print(json.dumps([s.start(t + 1.005)[0], s.start(t + 1.035)[0]]))`,
     // reply), then a delivery two minutes later: its DATA reply brings 3 round trips, not 23, and
     // the next recipient waits a window after that reply (0.955 s), not after 10 ms before it.
     const refused = replies('454 Throttling failure') + query('4.7.0') + RSET + RSET;
-    const idle = replies('250 idle', '250 rcpt', '354 go', '250 Ok 0100019a') + query('2.0.0');
-    const later = replies('250 mail', '250 rcpt', '354 go', '250 Ok 0100019a') + query('2.0.0');
+    const idle = delivery('250 idle', '250 rcpt', '354 go');
+    const later = delivery('250 mail', '250 rcpt', '354 go');
     const input = NEW_CONNECTION + refused.repeat(10) + idle + RSET + later;
     const { waits } = serve(input, 1, stateFile(), 1000, undefined, { idle: 120, '': 0.01 });
     expect(us(waits).at(-1)).toBe(0.955);

@@ -292,9 +292,10 @@ class Schedule:
     # The reply to the DATA command after GROUP began came now: SES counted it at most this round
     # trip's excess over the least of late before it (a loaded host's or path's slowness counts),
     # and at most a window after it began. TRIPS: the SMTP client's round trips since it last told,
-    # this one's included (how many, the least); by default this one alone.
-    def replied(self, now, group, trips=None):
-        n, low = trips or (1, now - group[1])
+    # this one's included (how many, the least); by default this one alone (its own round trip,
+    # from the group's start, is always among them: the least never puts a count before it).
+    def replied(self, now, group, trips=(1, INF)):
+        n, low = trips
 
         def step(head):
             epoch = now // EPOCH
