@@ -8,12 +8,13 @@
 # Debian packages: real Postfix (preseeded to "No configuration", so it never starts on its own)
 # and the SASL module for the end-to-end world; shellcheck; cloud-init (`cloud-init schema`);
 # dnsmasq-base (the worlds' resolver); iproute2, util-linux (unshare, nsenter), strace, procps;
-# debootstrap and dpkg-dev (the bare Debian systems and their package-mirror stand-in); python3-venv.
+# debootstrap and dpkg-dev (the bare Debian systems and their package-mirror stand-in);
+# systemd-container (systemd-nspawn boots one of them with systemd); python3-venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(postfix libsasl2-modules ca-certificates openssl shellcheck cloud-init swaks dnsmasq-base
-  iproute2 util-linux strace procps python3-venv debootstrap dpkg-dev)
+  iproute2 util-linux strace procps python3-venv debootstrap dpkg-dev systemd-container)
 
 say() { printf 'test-setup: %s\n' "$*" >&2; }
 
@@ -57,7 +58,7 @@ fi
 # under CI=true).
 absent=()
 for tool in /usr/sbin/postfix /usr/sbin/dnsmasq /usr/sbin/debootstrap /usr/bin/dpkg-scanpackages /usr/bin/shellcheck \
-  /usr/bin/cloud-init /usr/bin/strace /usr/bin/unshare .venv/bin/moto_server .venv/bin/cfn-lint .venv/bin/checkov \
+  /usr/bin/cloud-init /usr/bin/strace /usr/bin/unshare /usr/bin/systemd-nspawn .venv/bin/moto_server .venv/bin/cfn-lint .venv/bin/checkov \
   .venv/bin/ruff; do
   [ -x "$tool" ] || absent+=("$tool")
 done

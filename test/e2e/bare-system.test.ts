@@ -4,15 +4,21 @@
 // own `apt-get install` fetches from a stand-in for Debian's mirror (the same packages, fetched
 // beforehand, served over HTTP on loopback: test/fixtures/bare-debian.sh); it starts Postfix
 // without systemd, the procedure's plain and MIME mails reach the SES stand-in, and a second run
-// changes nothing. DNS, CA trust, the mirror and the `aws` CLI are the stand-ins.
+// changes nothing. DNS, CA trust, the mirror and the `aws` CLI are the stand-ins. A third, Debian 12
+// with systemd as its init, boots (systemd-nspawn, in the same network namespace): there the script
+// starts Postfix and the refresh timer under systemd, the timer's own runs take a rotated key, and
+// mail accepted before a crash is delivered after the next boot.
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import {
+  closeSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
+  openSync,
   readdirSync,
   readFileSync,
   readlinkSync,
+  renameSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
@@ -31,7 +37,17 @@ const CACHE = join(ROOT, '.cache', 'bare-debian');
 
 function unavailable(): string | undefined {
   if (process.getuid?.() !== 0) return 'the bare-system suite needs root (chroot, namespaces)';
-  for (const tool of ['debootstrap', 'dpkg-scanpackages', 'dnsmasq', 'unshare', 'nsenter', 'openssl', 'python3']) {
+  const tools = [
+    'debootstrap',
+    'dpkg-scanpackages',
+    'dnsmasq',
+    'unshare',
+    'nsenter',
+    'openssl',
+    'python3',
+    'systemd-nspawn',
+  ];
+  for (const tool of tools) {
     if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) {
       return `${tool} is missing (npm test installs it: scripts/test-setup.sh)`;
     }
@@ -55,6 +71,21 @@ const PLAIN_MAIL =
 const MIME_MAIL = readFileSync(join(FIXTURES, 'mime-email.txt'), 'utf8');
 /** What cloud-init gives user data: root, a plain PATH, no locale. */
 const BASE_ENV = ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOME=/root'];
+/** Resolves once `predicate` holds (looked at every 200 ms), or rejects after `ms`, naming `what`. */
+async function until(predicate: () => boolean, ms: number, what: string): Promise<void> {
+  for (const deadline = Date.now() + ms; !predicate(); await new Promise((r) => setTimeout(r, 200))) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+  }
+}
+/** The `aws` stand-in's settings (test/harness/aws): the secret is the file /root/secret.json. */
+const awsEnv = () => [
+  'FAKE_AWS_SECRET_FILE=/root/secret.json',
+  `FAKE_AWS_SECRET_ID=${SECRET_ID}`,
+  'FAKE_AWS_REGION=eu-west-1',
+  'FAKE_AWS_LOG=/root/aws.log',
+];
+
+const ended = (p: ChildProcess) => p.exitCode !== null || p.signalCode !== null;
 
 /** A bare Debian root filesystem in its own namespaces, with the stand-ins around it. */
 class BareWorld {
@@ -62,14 +93,24 @@ class BareWorld {
   readonly root = join(this.dir, 'root');
   private readonly holder: ChildProcess;
   private readonly standins: Standin[] = [];
+  /** systemd-nspawn running the booted system, and the system's init (pid 1 inside): see boot(). */
+  private container?: ChildProcess;
+  private init = 0;
 
-  /** `aptConf`: the image's own apt setting; `mirror`: another folder to serve instead of the packages. */
-  constructor(suite: string, aptConf = '', mirror = join(CACHE, suite, 'mirror')) {
-    execFileSync('bash', [join(FIXTURES, 'bare-debian.sh'), suite, CACHE], { stdio: 'pipe', timeout: 900000 });
+  /**
+   * `image`: a suite, or SUITE-systemd (one that boots, test/fixtures/bare-debian.sh); `aptConf`:
+   * the image's own apt setting; `mirror`: another folder to serve instead of the packages.
+   */
+  constructor(image: string, aptConf = '', mirror = join(CACHE, image, 'mirror')) {
+    const [suite, ...variant] = image.split('-');
+    execFileSync('bash', [join(FIXTURES, 'bare-debian.sh'), suite, CACHE, ...variant], {
+      stdio: 'pipe',
+      timeout: 900000,
+    });
     mkdirSync(join(this.dir, 'tls'));
     makeWorldTls(join(this.dir, 'tls'));
     mkdirSync(this.root);
-    execFileSync('tar', ['-xf', join(CACHE, suite, 'rootfs.tar'), '-C', this.root]);
+    execFileSync('tar', ['-xf', join(CACHE, image, 'rootfs.tar'), '-C', this.root]);
     if (aptConf) writeFileSync(join(this.root, 'etc/apt/apt.conf.d/99image'), aptConf);
     this.holder = holdNamespaces(['--mount', '--net', '--uts', '--propagation', 'private']);
     const r = this.nsenter(
@@ -88,8 +129,8 @@ class BareWorld {
     return ['-t', String(this.holder.pid), '-m', '-n', '-u', '--'];
   }
 
-  private nsenter(cmd: string[], opts: { input?: string }): RunResult {
-    const r = spawnSync('nsenter', [...this.enter(), ...cmd], {
+  private nsenter(cmd: string[], opts: { input?: string }, enter = this.enter()): RunResult {
+    const r = spawnSync('nsenter', [...enter, ...cmd], {
       input: opts.input,
       encoding: 'utf8',
       timeout: 300000,
@@ -97,21 +138,92 @@ class BareWorld {
     return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
   }
 
-  /** Runs a command as root in the bare system, with only the given environment. */
+  /**
+   * Runs a command as root in the bare system, with only the given environment: in its root
+   * (chroot), or, once it booted, in the booted system (all of its namespaces and its root).
+   */
   exec(cmd: string[], opts: { input?: string; env?: string[] } = {}): RunResult {
-    return this.nsenter(['chroot', this.root, '/usr/bin/env', '-i', ...BASE_ENV, ...(opts.env ?? []), ...cmd], opts);
+    const env = ['/usr/bin/env', '-i', ...BASE_ENV, ...(opts.env ?? []), ...cmd];
+    if (!this.init) return this.nsenter(['chroot', this.root, ...env], opts);
+    return this.nsenter(env, opts, ['-t', String(this.init), '-m', '-u', '-i', '-n', '-p', '-r', '-w', '--']);
+  }
+
+  /**
+   * Boots the system (an image with systemd) as a machine would: systemd-nspawn runs its init in
+   * the world's network namespace (the stand-ins' loopback), and exec runs in it from then on, until
+   * crash(). A systemd service sees no test environment: the `aws` stand-in reads its settings from
+   * /etc/fake-aws.env (as a real CLI would find the instance's role).
+   */
+  async boot(): Promise<void> {
+    writeFileSync(join(this.root, 'etc', 'fake-aws.env'), `${awsEnv().join('\n')}\n`);
+    const log = openSync(join(this.dir, 'boot.log'), 'a');
+    const args = ['--boot', '--directory', this.root, '--register=no', '--keep-unit', '--console=pipe'];
+    args.push('--resolv-conf=off', '--timezone=off', '--link-journal=no');
+    args.push(`--network-namespace-path=/proc/${this.holder.pid}/ns/net`);
+    const container = spawn('systemd-nspawn', args, { stdio: ['pipe', log, log] });
+    closeSync(log);
+    this.container = container;
+    let failed: Error | undefined;
+    container.once('error', (err) => (failed = err));
+    const booted = () => `${failed ?? ''}${readFileSync(join(this.dir, 'boot.log'), 'utf8')}`;
+    // Its init (systemd, systemd-nspawn's child), then its manager: up once it made
+    // /run/systemd/system (before, systemctl fails or says "offline"); then the boot's end.
+    const found = () => {
+      this.init = this.initOf(container);
+      return this.init !== 0 || ended(container) || !!failed;
+    };
+    await until(found, 60000, 'the init');
+    const up = () => existsSync(`/proc/${this.init}/root/run/systemd/system`) || ended(container);
+    await until(up, 60000, 'the service manager');
+    if (ended(container) || failed) throw new Error(`the system did not boot: ${booted()}`);
+    const state = this.exec(['timeout', '120', 'systemctl', 'is-system-running', '--wait']).stdout.trim();
+    if (state !== 'running') {
+      const units = this.exec(['systemctl', '--failed', '--no-pager']).stdout;
+      throw new Error(`the system booted ${state || 'with no answer'}: ${units}`);
+    }
+  }
+
+  /** The booted system's init: the process systemd whose parent is CONTAINER (0: none yet). */
+  private initOf(container: ChildProcess): number {
+    const child = (p: string) => {
+      try {
+        return (
+          readFileSync(`/proc/${p}/stat`, 'utf8').match(/^\d+ \(systemd\) \S (\d+) /)?.[1] === String(container.pid)
+        );
+      } catch {
+        return false; // gone meanwhile
+      }
+    };
+    return Number(readdirSync('/proc').find((p) => /^\d+$/.test(p) && child(p)) ?? 0);
+  }
+
+  /**
+   * Crashes the booted system: its init killed, and with it every process in it, at once (no
+   * shutdown). What was written stays, as on a disk: the folder is the host's.
+   */
+  async crash(): Promise<void> {
+    const container = this.container;
+    if (!container) return;
+    if (!ended(container)) {
+      const gone = new Promise((r) => container.once('exit', r));
+      try {
+        // (Before boot() saw its init: looked for again, else systemd-nspawn itself.)
+        const init = this.init || this.initOf(container);
+        if (init) process.kill(init, 'SIGKILL');
+        else container.kill('SIGKILL');
+      } catch {
+        // its init has just ended: systemd-nspawn follows
+      }
+      await gone;
+    }
+    this.init = 0;
+    this.container = undefined;
   }
 
   /** Runs the rendered script as user data would be run, with the `aws` stand-in answering. */
   runScript(script: string): RunResult {
     writeFileSync(join(this.root, 'root', 'user-data.sh'), script, { mode: 0o700 });
-    const env = [
-      'FAKE_AWS_SECRET_FILE=/root/secret.json',
-      `FAKE_AWS_SECRET_ID=${SECRET_ID}`,
-      'FAKE_AWS_REGION=eu-west-1',
-      'FAKE_AWS_LOG=/root/aws.log',
-    ];
-    return this.exec(['bash', '/root/user-data.sh'], { env });
+    return this.exec(['bash', '/root/user-data.sh'], { env: awsEnv() });
   }
 
   read(path: string): string {
@@ -142,6 +254,7 @@ class BareWorld {
 
   /** Ends every process of the world (Postfix, dnsmasq, the mirror, the stand-in), then its files. */
   async destroy(): Promise<void> {
+    await this.crash();
     await Promise.all(this.standins.map((s) => s.stop()));
     this.end();
   }
@@ -310,5 +423,93 @@ describeBare('bare Debian 12 whose mirror lacks the packages', () => {
     expect(run.stderr).toContain('ses-relay: error: could not install postfix libsasl2-modules ca-certificates\n');
     expect(world.exec(['test', '-e', '/usr/sbin/postfix']).code).toBe(1);
     expect(world.exec(['test', '-e', '/etc/ses-relay/settings']).code).toBe(0);
+  });
+});
+
+// A system that boots (Debian 12 with systemd as its init, as cloud images are): the script starts
+// Postfix and the refresh timer under systemd; the timer's own runs (the units as written, no test
+// environment) take a rotated key; mail accepted while SES was away survives a crash.
+describeBare('Debian 12 booted with systemd: the relay across a key rotation and a crash', () => {
+  // AWS's second documented example key pair: the key the rotation made.
+  const NEW = {
+    username: 'AKIAI44QH8DHBEXAMPLE',
+    password: SmtpPassword.derive('je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY', 'eu-west-1'),
+  };
+  let world: BareWorld;
+  let standin: Standin;
+  let first: RunResult;
+  const systemctl = (...args: string[]) =>
+    world
+      .exec(['systemctl', ...args])
+      .stdout.trim()
+      .split('\n');
+  const send = (subject: string) =>
+    world.exec(['/usr/sbin/sendmail', '-f', 'sender@example.com', 'recipient@example.com'], {
+      input: `From: sender@example.com\nSubject: ${subject}\n\n${subject}.\n`,
+    });
+  const arrived = (subject: string) => standin.messages().filter((m) => m.raw.includes(`\nSubject: ${subject}\r\n`));
+  // Debian's postfix.service only starts its instances: Postfix itself runs as postfix@-.
+  const running = () => [
+    ...systemctl('is-active', 'postfix@-', 'ses-relay-refresh.timer'),
+    world.exec(['postfix', 'status']).code,
+  ];
+
+  beforeAll(async () => {
+    world = new BareWorld('bookworm-systemd');
+    await world.boot();
+    standin = await world.startStandin();
+    first = world.runScript(Bootstrap.render({ smtpRegion: 'eu-west-1', secretId: SECRET_ID }));
+  });
+  afterAll(() => world?.destroy());
+
+  test('the script starts Postfix and the refresh timer with systemd, the timer enabled at every boot', async () => {
+    expect(first.code).toBe(0);
+    expect(first.stderr).not.toContain('no systemd');
+    expect(running()).toEqual(['active', 'active', 0]);
+    // (Postfix is enabled by Debian's package already; the script enables it where it is not.)
+    expect(systemctl('is-enabled', 'postfix', 'ses-relay-refresh.timer')).toEqual(['enabled', 'enabled']);
+    // systemd's own check of the units the script wrote: nothing to say about them.
+    const verify = world.exec(['systemd-analyze', 'verify', 'ses-relay-refresh.timer', 'ses-relay-refresh.service']);
+    expect(verify.code).toBe(0);
+    expect(verify.stderr.split('\n').filter((l) => l.includes('ses-relay'))).toEqual([]);
+    send('Under systemd');
+    await standin.waitFor(() => arrived('Under systemd').length > 0, 60000, 'the mail');
+    expect(arrived('Under systemd')[0].user).toBe(USERNAME);
+  });
+
+  test("the timer's own runs take a rotated key: Postfix authenticates with it, nothing refused", async () => {
+    // Both keys valid, as between finishSecret and the deletion of the previous key.
+    await standin.setCredentials([{ username: USERNAME, password: PASSWORD }, NEW]);
+    const secret = join(world.root, 'root', 'secret.json');
+    writeFileSync(`${secret}.new`, JSON.stringify({ ...NEW, region: 'eu-west-1', port: 587 }));
+    renameSync(`${secret}.new`, secret);
+    // The last refresh long past: the timer's next run (every 30 s) refreshes.
+    expect(world.exec(['touch', '-d', '@1', '/run/ses-relay/refreshed']).code).toBe(0);
+    const journal = () =>
+      world.exec(['journalctl', '-u', 'ses-relay-refresh.service', '--no-pager', '-o', 'cat']).stdout;
+    const refreshed = `credentials refreshed: Postfix now authenticates as ${NEW.username} (was ${USERNAME})`;
+    await until(() => journal().includes(refreshed), 90000, 'the timer to refresh');
+    // The previous key deleted: only the new one works from now on (past the 5 s connection cache).
+    await standin.setCredentials([NEW]);
+    await new Promise((r) => setTimeout(r, 6000));
+    send('After the rotation');
+    await standin.waitFor(() => arrived('After the rotation').length > 0, 60000, 'the mail after the rotation');
+    expect(arrived('After the rotation')[0].user).toBe(NEW.username);
+    expect(standin.events.filter((e) => e.event === 'auth' && e.ok !== true)).toEqual([]);
+    expect(journal()).not.toContain(NEW.password);
+  });
+
+  test('mail deferred while SES was away is delivered after a crash, by the next boot on its own', async () => {
+    await standin.setMode('down');
+    expect(send('Before the crash').code).toBe(0);
+    // Tried and deferred (not only accepted): the crash comes between two attempts.
+    const queued = () => world.exec(['postqueue', '-j']).stdout;
+    await until(() => /"queue_name": ?"deferred"/.test(queued()), 60000, 'the mail deferred');
+    await world.crash();
+    await standin.setMode('accept');
+    await world.boot();
+    expect(running()).toEqual(['active', 'active', 0]);
+    await standin.waitFor(() => arrived('Before the crash').length > 0, 90000, 'the mail after the boot');
+    expect(arrived('Before the crash')).toHaveLength(1);
   });
 });
