@@ -147,12 +147,14 @@ export class Standin {
 
   /** Ends the stand-in and its children (tsx runs the script in a child node process). */
   stop(): Promise<void> {
+    const pid = this.proc.pid;
     const exited = new Promise<void>((resolve) => {
-      if (this.proc.exitCode !== null || this.proc.signalCode !== null) resolve();
+      if (!pid || this.proc.exitCode !== null || this.proc.signalCode !== null) resolve();
       else this.proc.once('exit', () => resolve());
     });
     try {
-      process.kill(-(this.proc.pid ?? 0), 'SIGKILL');
+      // Its process group; never -0 (a stand-in that never started has no pid): that is ours.
+      if (pid) process.kill(-pid, 'SIGKILL');
     } catch {
       // already gone
     }
