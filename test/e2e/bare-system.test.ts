@@ -26,8 +26,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { simpleParser } from 'mailparser';
 import { Bootstrap } from '../../lib/bootstrap/bootstrap';
-import { SmtpPassword } from '../../lib/smtp/smtp-password';
 import { holdNamespaces, makeWorldTls, type RunResult, SES_HOST, Standin } from '../harness/world';
+import { CREDS, options, ROTATED, SECRET_ID, SECRET_JSON, secretJson } from './suite';
 
 const ROOT = join(__dirname, '..', '..');
 const FIXTURES = join(ROOT, 'test', 'fixtures');
@@ -61,11 +61,7 @@ const describeBare = reason ? describe.skip : describe;
 
 jest.setTimeout(600000);
 
-const SECRET_ID = 'ses-relay/smtp';
-// AWS's documented example key pair: shaped like real credentials, never valid anywhere.
-const USERNAME = 'AKIAIOSFODNN7EXAMPLE';
-const PASSWORD = SmtpPassword.derive('wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'eu-west-1');
-const SECRET_JSON = JSON.stringify({ username: USERNAME, password: PASSWORD, region: 'eu-west-1', port: 587 });
+const { username: USERNAME, password: PASSWORD } = CREDS;
 const PLAIN_MAIL =
   'From: Sender Name <sender@example.com>\nSubject: Amazon SES Test\nThis message was sent using Amazon SES.\n';
 const MIME_MAIL = readFileSync(join(FIXTURES, 'mime-email.txt'), 'utf8');
@@ -286,7 +282,7 @@ describeBare.each(SUITES)('bare %s, the rendered script as user data', (_name, s
   let standin: Standin;
   let first: RunResult;
   let bareBefore: { postfix: number; python3: number; caBundle: number };
-  const script = Bootstrap.render({ smtpRegion: 'eu-west-1', secretId: SECRET_ID });
+  const script = Bootstrap.render(options());
 
   beforeAll(async () => {
     world = new BareWorld(suite);
@@ -383,7 +379,7 @@ describeBare('bare Debian 13 whose apt installs no recommends (as minimal images
   beforeAll(async () => {
     world = new BareWorld('trixie', 'APT::Install-Recommends "false";\n');
     standin = await world.startStandin();
-    first = world.runScript(Bootstrap.render({ smtpRegion: 'eu-west-1', secretId: SECRET_ID }));
+    first = world.runScript(Bootstrap.render(options()));
   });
   afterAll(() => world?.destroy());
 
@@ -407,7 +403,7 @@ describeBare('bare Debian 12 whose mirror lacks the packages', () => {
     writeFileSync(join(empty, 'Packages'), '');
     try {
       world = new BareWorld('bookworm', '', empty);
-      run = world.runScript(Bootstrap.render({ smtpRegion: 'eu-west-1', secretId: SECRET_ID }));
+      run = world.runScript(Bootstrap.render(options()));
     } finally {
       rmSync(empty, { recursive: true, force: true });
     }
@@ -430,11 +426,7 @@ describeBare('bare Debian 12 whose mirror lacks the packages', () => {
 // Postfix and the refresh timer under systemd; the timer's own runs (the units as written, no test
 // environment) take a rotated key; mail accepted while SES was away survives a crash.
 describeBare('Debian 12 booted with systemd: the relay across a key rotation and a crash', () => {
-  // AWS's second documented example key pair: the key the rotation made.
-  const NEW = {
-    username: 'AKIAI44QH8DHBEXAMPLE',
-    password: SmtpPassword.derive('je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY', 'eu-west-1'),
-  };
+  const NEW = ROTATED;
   let world: BareWorld;
   let standin: Standin;
   let first: RunResult;
@@ -458,7 +450,7 @@ describeBare('Debian 12 booted with systemd: the relay across a key rotation and
     world = new BareWorld('bookworm-systemd');
     await world.boot();
     standin = await world.startStandin();
-    first = world.runScript(Bootstrap.render({ smtpRegion: 'eu-west-1', secretId: SECRET_ID }));
+    first = world.runScript(Bootstrap.render(options()));
   });
   afterAll(() => world?.destroy());
 
@@ -479,9 +471,9 @@ describeBare('Debian 12 booted with systemd: the relay across a key rotation and
 
   test("the timer's own runs take a rotated key: Postfix authenticates with it, nothing refused", async () => {
     // Both keys valid, as between finishSecret and the deletion of the previous key.
-    await standin.setCredentials([{ username: USERNAME, password: PASSWORD }, NEW]);
+    await standin.setCredentials([CREDS, NEW]);
     const secret = join(world.root, 'root', 'secret.json');
-    writeFileSync(`${secret}.new`, JSON.stringify({ ...NEW, region: 'eu-west-1', port: 587 }));
+    writeFileSync(`${secret}.new`, secretJson(NEW));
     renameSync(`${secret}.new`, secret);
     // The last refresh long past: the timer's next run (every 30 s) refreshes.
     expect(world.exec(['touch', '-d', '@1', '/run/ses-relay/refreshed']).code).toBe(0);

@@ -4,9 +4,8 @@
 // with its own Postfix and its own SES stand-in; the AWS CLI stand-in records the calls to the
 // group and CloudFormation.
 import { Bootstrap } from '../../lib/bootstrap/bootstrap';
-import { SmtpPassword } from '../../lib/smtp/smtp-password';
 import { type Standin, World } from '../harness/world';
-import { CREDS, describeWorld, options, SECRET_ID, SECRET_JSON } from './suite';
+import { CREDS, describeWorld, options, ROTATED, SECRET_ID, SECRET_JSON, secretJson } from './suite';
 
 jest.setTimeout(240000);
 
@@ -327,11 +326,7 @@ describeWorld('a relay booting before its secret holds credentials', () => {
 });
 
 describeWorld('a rotated key reaching a running relay while mail flows', () => {
-  // AWS's second documented example key pair: the key the rotation made.
-  const NEW = {
-    username: 'AKIAI44QH8DHBEXAMPLE',
-    password: SmtpPassword.derive('je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY', 'eu-west-1'),
-  };
+  const NEW = ROTATED;
   let r: Relay;
   beforeAll(async () => {
     r = await relay('i-0relay');
@@ -345,7 +340,7 @@ describeWorld('a rotated key reaching a running relay while mail flows', () => {
     const flow = r.world.submitMany(60, 1, 10);
     await new Promise((res) => setTimeout(res, 2000));
     r.world.exec(['bash', '-c', `cat > ${r.env.FAKE_AWS_SECRET_FILE}`], {
-      input: JSON.stringify({ ...NEW, region: 'eu-west-1', port: 587 }),
+      input: secretJson(NEW),
       check: true,
     });
     // The periodic job as the timer runs it (its lock, its subshell), not only the credentials job.

@@ -1,9 +1,9 @@
 // What the end-to-end test files share: whether the world can be built here, the credentials the
-// stand-in accepts (AWS's documented example key pair: shaped like real ones, never valid), the
+// stand-in accepts (AWS's documented example key pairs: shaped like real ones, never valid), the
 // secret the fake `aws` returns, and the script's options.
 import type { BootstrapOptions } from '../../lib/bootstrap/options';
 import { SmtpPassword } from '../../lib/smtp/smtp-password';
-import { worldAvailable } from '../harness/world';
+import { type WorldCredentials, worldAvailable } from '../harness/world';
 
 const unavailable = worldAvailable();
 if (unavailable && process.env.CI) throw new Error(`end-to-end suite cannot run in CI: ${unavailable}`);
@@ -16,7 +16,15 @@ export const CREDS = {
   username: 'AKIAIOSFODNN7EXAMPLE',
   password: SmtpPassword.derive('wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'eu-west-1'),
 };
-export const SECRET_JSON = JSON.stringify({ ...CREDS, region: 'eu-west-1', port: 587 });
+/** AWS's second documented example key pair: the key a rotation made. */
+export const ROTATED = {
+  username: 'AKIAI44QH8DHBEXAMPLE',
+  password: SmtpPassword.derive('je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY', 'eu-west-1'),
+};
+/** The secret's value, as the construct stores it, holding CREDENTIALS. */
+export const secretJson = (credentials: WorldCredentials) =>
+  JSON.stringify({ ...credentials, region: 'eu-west-1', port: 587 });
+export const SECRET_JSON = secretJson(CREDS);
 
 /** The script's options: the region and secret of the world, and `extra`. */
 export function options(extra: Partial<BootstrapOptions> = {}): BootstrapOptions {
