@@ -4,11 +4,26 @@
 // models: a token bucket and a strict sliding second. Debian, as root (it builds the e2e world).
 // Usage: tsx bench/relay.ts [--quota 50] [--rtt 20] [--burst 6*quota] [--burst-timeout 60]
 //          [--sustained-rate 1.5*quota] [--sustained-seconds 20] [--only ses-relay|procedure]
-//          [--rate-model bucket|window] (both unless given) [--recipients 1]
+//          [--rate-model bucket|window] (both unless given) [--recipients 1] [--smtp-port 587]
+//          [--system namespaces|booted]
 // Counts are recipients (what SES's quota counts): --recipients N sends each message to N.
+// --smtp-port: the SES port ses-relay is rendered with (465, 2465: TLS from the first byte; the
+// stand-in then speaks so); the procedure's is 587. --system booted: ses-relay on Debian 12 booted
+// with systemd (systemd-nspawn, test/harness/bare-world.ts), as on an instance; by default, the
+// host's Postfix in the e2e world's namespaces (no systemd: each SMTP client spawns its pacer).
 import { Bootstrap } from '../lib/bootstrap/bootstrap';
+import { SmtpTlsMode, tlsModeOf } from '../lib/smtp/endpoints';
 import { SmtpPassword } from '../lib/smtp/smtp-password';
-import { SES_HOST, type Standin, World, worldAvailable } from '../test/harness/world';
+import { BareWorld } from '../test/harness/bare-world';
+import {
+  type RunResult,
+  SES_HOST,
+  type Standin,
+  type StandinOptions,
+  World,
+  type WorldCredentials,
+  worldAvailable,
+} from '../test/harness/world';
 
 const args = new Map<string, string>();
 for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i].replace(/^--/, ''), process.argv[i + 1]);
@@ -24,6 +39,11 @@ const SUSTAINED_RATE = num('sustained-rate', 1.5 * QUOTA);
 const SUSTAINED_SECONDS = num('sustained-seconds', 20);
 const ONLY = args.get('only');
 const MODELS = (args.get('rate-model') ?? 'bucket,window').split(',') as ('bucket' | 'window')[];
+const SMTP_PORT = num('smtp-port', 587);
+const BOOTED = args.get('system') === 'booted';
+if (!['namespaces', 'booted'].includes(args.get('system') ?? 'namespaces'))
+  throw new Error('--system: namespaces or booted');
+tlsModeOf(SMTP_PORT); // an SES port, or the error that names them
 
 const USERNAME = 'AKIAIOSFODNN7EXAMPLE';
 const PASSWORD = SmtpPassword.derive('wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'eu-west-1');
@@ -42,12 +62,21 @@ interface Figures {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Where a configuration runs: the e2e world (World) or a booted bare system (BareWorld). */
+interface Host {
+  startStandin(creds: WorldCredentials, opts: StandinOptions): Promise<Standin>;
+  startDelayProxy(listen: number, target: number, delayMs: number): Promise<Standin>;
+  exec(cmd: string[]): RunResult;
+  execAsync(cmd: string[]): Promise<RunResult>;
+  destroy(): void | Promise<void>;
+}
+
 /**
  * Submits messages to `count` recipients in all (RECIPIENTS each) over SMTP with Postfix's
  * smtp-source (one fork per tenth of a second, not one per message: a loaded machine keeps up
  * with the offer), all at once over 20 sessions, or to `perSecond` recipients a second at most.
  */
-async function submit(world: World, recipients: number, perRecipientSecond = 0): Promise<number> {
+async function submit(world: Host, recipients: number, perRecipientSecond = 0): Promise<number> {
   const count = Math.ceil(recipients / RECIPIENTS);
   const perSecond = perRecipientSecond / RECIPIENTS;
   const source = `smtp-source -N -f sender@example.com -t user@example.com -r ${RECIPIENTS}`;
@@ -91,11 +120,18 @@ function procedure(world: World): void {
   for (const step of steps) world.exec(step, { env: { U: USERNAME, P: PASSWORD }, check: true });
 }
 
-function ours(world: World): void {
+/** Runs our rendered script, as user data would, in the host the scenario made. */
+function ours(host: Host): void {
   const secret = JSON.stringify({ username: USERNAME, password: PASSWORD });
+  const script = Bootstrap.render({ smtpRegion: 'eu-west-1', secretId: SECRET_ID, smtpPort: SMTP_PORT });
   // As on EC2, the script reads the account's maximum send rate from SES at boot.
-  const env = { ...world.awsEnv(SECRET_ID, secret), FAKE_AWS_MAX_SEND_RATE: String(QUOTA) };
-  const r = world.runScript(Bootstrap.render({ smtpRegion: 'eu-west-1', secretId: SECRET_ID }), env);
+  const r =
+    host instanceof BareWorld
+      ? host.runScript(script, [`FAKE_AWS_MAX_SEND_RATE=${QUOTA}`])
+      : (host as World).runScript(script, {
+          ...(host as World).awsEnv(SECRET_ID, secret),
+          FAKE_AWS_MAX_SEND_RATE: String(QUOTA),
+        });
   if (r.code !== 0) throw new Error(`the rendered script failed: ${r.stderr}`);
   console.log(r.stderr.trim().split('\n').at(-1));
 }
@@ -115,14 +151,23 @@ function snapshot(standin: Standin, start: number, end: number, delivered: numbe
   };
 }
 
-async function scenario(name: string, configure: (w: World) => void, rateModel: 'bucket' | 'window') {
-  const world = World.create();
+async function scenario(name: string, configure: (w: Host) => void, rateModel: 'bucket' | 'window') {
+  const port = name === 'ses-relay' ? SMTP_PORT : 587;
+  let world: Host;
+  if (name === 'ses-relay' && BOOTED) {
+    const bare = new BareWorld('bookworm-systemd', {
+      id: SECRET_ID,
+      json: JSON.stringify({ username: USERNAME, password: PASSWORD }),
+    });
+    world = bare;
+    await bare.boot();
+  } else world = World.create();
   try {
     const standin = await world.startStandin(
       { username: USERNAME, password: PASSWORD },
-      { port: STANDIN_PORT, quota: QUOTA, rateModel },
+      { port: STANDIN_PORT, quota: QUOTA, rateModel, wrapper: tlsModeOf(port) === SmtpTlsMode.WRAPPER },
     );
-    await world.startDelayProxy(587, STANDIN_PORT, RTT / 2);
+    await world.startDelayProxy(port, STANDIN_PORT, RTT / 2);
     configure(world);
     await sleep(1000);
 
@@ -184,7 +229,11 @@ async function scenario(name: string, configure: (w: World) => void, rateModel: 
     for (let i = 0; i < 10; i++) {
       const n = standin.messages().length;
       const t = Date.now();
-      await world.submitMany(1, 200000 + i);
+      await world.execAsync([
+        'bash',
+        '-c',
+        `printf 'Subject: m${i}\\n\\nbody\\n' | sendmail -f sender@example.com user${i}@example.com`,
+      ]);
       await standin.waitFor(() => standin.messages().length > n, 30000, 'single delivery');
       latencies.push(Date.now() - t);
       await sleep(500);
@@ -192,7 +241,7 @@ async function scenario(name: string, configure: (w: World) => void, rateModel: 
     latencies.sort((a, b) => a - b);
     return { name, rateModel, burst, sustained, latencyMs: { median: latencies[5], max: latencies[9] } };
   } finally {
-    world.destroy();
+    await world.destroy();
   }
 }
 
@@ -204,12 +253,12 @@ async function main() {
     return;
   }
   console.log(
-    `quota ${QUOTA}/s, RTT ${RTT} ms, burst ${BURST} (timeout ${BURST_TIMEOUT} s), sustained ${SUSTAINED_RATE}/s for ${SUSTAINED_SECONDS} s (recipients; ${RECIPIENTS} a message)`,
+    `quota ${QUOTA}/s, RTT ${RTT} ms, ses-relay on port ${SMTP_PORT} ${BOOTED ? 'booted (systemd)' : 'in namespaces'}, burst ${BURST} (timeout ${BURST_TIMEOUT} s), sustained ${SUSTAINED_RATE}/s for ${SUSTAINED_SECONDS} s (recipients; ${RECIPIENTS} a message)`,
   );
   for (const rateModel of MODELS) {
     for (const [name, configure] of [
       ['ses-relay', ours],
-      ['procedure', procedure],
+      ['procedure', (w: Host) => procedure(w as World)],
     ] as const) {
       if (ONLY !== undefined && ONLY !== name) continue;
       const r = await scenario(name, configure, rateModel);

@@ -50,6 +50,9 @@ function tarHeader(name: string, size: number): Buffer {
  */
 export const GROUP_ONLY_FILES = ['drain.sh', 'health.sh', 'imds.py', 'probe.py', 'queue_left.py'];
 
+/** The configuration set's milter: left out of a self-contained script that names no configuration set. */
+export const CONFIGURATION_SET_FILE = 'configuration_set.py';
+
 const cached = new Map<string, Buffer>();
 
 // The shell files hold no text whose indentation matters (no heredocs, no multi-line strings with
@@ -77,13 +80,15 @@ export function codeOnly(name: string, text: string, directives = false): string
 
 /**
  * The program's file names (its shell and Python files: not what Python may leave there, such as
- * __pycache__), in order; without GROUP_ONLY_FILES unless `group`.
+ * __pycache__), in order; without GROUP_ONLY_FILES unless `group`, without CONFIGURATION_SET_FILE
+ * unless `configurationSet`.
  */
-export function programFiles(group = true): string[] {
+export function programFiles(group = true, configurationSet = true): string[] {
   return readdirSync(PROGRAM_DIR)
     .filter((name) => /^[a-z_]+\.(sh|py)$/.test(name))
     .sort()
-    .filter((name) => group || !GROUP_ONLY_FILES.includes(name));
+    .filter((name) => group || !GROUP_ONLY_FILES.includes(name))
+    .filter((name) => configurationSet || name !== CONFIGURATION_SET_FILE);
 }
 
 /**
@@ -117,23 +122,19 @@ export const BUNDLE_EOF = 'SES_RELAY_FILE_EOF';
  * What the CLI's self-contained script carries, to stay under EC2's 16 KB of user data: the
  * program's code (without whole-line comments, shellcheck's directives too, blank lines, Python
  * docstrings and comments after code, shell indentation, and with one space a level of Python
- * indentation), without the group-only jobs unless `group`, as a gzip'd bash script that writes
- * each file into the current directory (a here-document each: a tar's headers would cost 0.4 KB),
- * the Python files first (like with like: gzip's 32 KB window finds more of each).
+ * indentation), without the group-only jobs unless `group` nor the configuration set's milter
+ * unless `configurationSet`, as bash that writes each file into the
+ * current directory (a here-document each: a tar's headers would cost 0.4 KB), the Python files
+ * first (like with like: gzip's 32 KB window finds more of each). The script compresses it.
  */
-export function programBundle(group: boolean): Buffer {
-  const key = `bundle:${group}`;
-  let bundle = cached.get(key);
-  if (bundle === undefined) {
-    const files = programFiles(group);
-    const ordered = [...files.filter((name) => name.endsWith('.py')), ...files.filter((name) => name.endsWith('.sh'))];
-    const text = ordered.map((name) => {
+export function programBundle(group: boolean, configurationSet: boolean): string {
+  const files = programFiles(group, configurationSet);
+  const ordered = [...files.filter((name) => name.endsWith('.py')), ...files.filter((name) => name.endsWith('.sh'))];
+  return ordered
+    .map((name) => {
       const code = codeOnly(name, readFileSync(join(PROGRAM_DIR, name), 'utf8'));
       if (code.split('\n').includes(BUNDLE_EOF)) throw new Error(`${name} has a line ${BUNDLE_EOF}`);
       return `cat >${name} <<'${BUNDLE_EOF}'\n${code}${BUNDLE_EOF}\n`;
-    });
-    bundle = gzipSync(text.join(''), { level: 9 });
-    cached.set(key, bundle);
-  }
-  return bundle;
+    })
+    .join('');
 }

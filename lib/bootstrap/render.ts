@@ -100,28 +100,38 @@ export function renderS3Installer(o: ResolvedBootstrapOptions, from: ProgramLoca
 }
 
 /**
- * Renders the bash script, carrying the program (self-contained): its code without comments, and
- * the group-only jobs only for a relay of a group, to stay under EC2's 16 KB (SesRelay's instances
- * get it whole, comments included, from S3).
+ * The self-contained installer, compressed (gzip, base64): the settings, the program (its code
+ * without comments, the group-only jobs only for a relay of a group, the configuration set's milter
+ * only with a configuration set, to stay under EC2's 16 KB;
+ * SesRelay's instances get it whole, comments included, from S3) and the lines installing them.
+ */
+function compressedInstaller(resolved: ResolvedBootstrapOptions): string {
+  const group = resolved.lifecycleHook !== '' || resolved.signalResource !== '';
+  // The program's files written in the new program folder (no archive to fetch).
+  const bundle = programBundle(group, resolved.configurationSetName !== '');
+  const extract = [`cd ${PROGRAM_PATH}.new`, bundle.trimEnd(), 'cd /'].join('\n');
+  const installer = ['#!/bin/bash', 'set -euo pipefail', ...renderInstaller(resolved, [], extract), ''].join('\n');
+  return gzipSync(installer, { level: 9 }).toString('base64');
+}
+
+/**
+ * Renders the bash script, carrying the program (self-contained): it writes the compressed
+ * installer to a temporary file and runs it.
  */
 export function renderScript(resolved: ResolvedBootstrapOptions): string {
   const eof = 'SES_RELAY_PROGRAM_EOF';
   // In lines of 4 KB (base64 -d takes any length): lines of 76 would add 1.3 % to the 16 KB.
-  const group = resolved.lifecycleHook !== '' || resolved.signalResource !== '';
-  const archive = programBundle(group)
-    .toString('base64')
+  const lines = compressedInstaller(resolved)
     .replace(/.{4096}/g, '$&\n')
     .replace(/\n$/, '');
   return [
     '#!/bin/bash',
-    '# ses-relay: configures Postfix to relay mail through Amazon SES. Generated; run as root.',
-    `# Installs the program below in ${PROGRAM_PATH}, its settings in ${SETTINGS_PATH}; runs boot.sh.`,
+    '# ses-relay: configures Postfix to relay mail through Amazon SES. Run as root.',
     'set -euo pipefail',
-    ...renderInstaller(
-      resolved,
-      [`base64 -d >"$archive" <<'${eof}'\n${archive}\n${eof}`],
-      `(cd ${PROGRAM_PATH}.new && gzip -dc | bash -e) <"$archive"`,
-    ),
+    'installer=$(mktemp)',
+    `trap 'rm -f "$installer"' EXIT`,
+    `base64 -d <<'${eof}' | gzip -dc >"$installer"\n${lines}\n${eof}`,
+    'bash "$installer"',
     '',
   ].join('\n');
 }
@@ -131,9 +141,8 @@ export function renderBootstrap(
   resolved: ResolvedBootstrapOptions,
   format: BootstrapFormat = BootstrapFormat.SHELL,
 ): string {
-  const script = renderScript(resolved);
-  if (format === BootstrapFormat.SHELL) return script;
-  // Compressed: the script as YAML text, indented, would not fit in EC2's 16 KB.
+  if (format === BootstrapFormat.SHELL) return renderScript(resolved);
+  // The installer itself, as cloud-init writes files: compressed (gz+b64), run once.
   const doc = {
     write_files: [
       {
@@ -141,7 +150,7 @@ export function renderBootstrap(
         owner: 'root:root',
         permissions: '0700',
         encoding: 'gz+b64',
-        content: gzipSync(script, { level: 9 }).toString('base64'),
+        content: compressedInstaller(resolved),
       },
     ],
     runcmd: [[CLOUD_CONFIG_SCRIPT_PATH]],

@@ -176,6 +176,51 @@ print(json.dumps(waits))
   return JSON.parse(r.stdout);
 }
 
+/**
+ * Starts pacer.py as systemd starts it for ses-relay-pace.socket (fd 3 a listening socket,
+ * LISTEN_PID and LISTEN_FDS set) at `rate`, then runs `code` (Python) with `connect()` (a new
+ * client), `ask(client, queries)` (sends them, returns the answers), `pacer` (the process) and
+ * `schedule` (a Schedule on its state file); returns what `code` prints as JSON.
+ */
+function listening(rate: number, state: string, code: string): unknown {
+  const driver = `
+import json, os, signal, socket, subprocess, sys, tempfile, time
+sys.path.insert(0, os.path.dirname(sys.argv[1]))
+import pacer as module
+path = os.path.join(tempfile.mkdtemp(), "ses-pace")
+server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+server.bind(path)
+server.listen(16)
+start = "import os, sys; os.dup2(int(sys.argv[1]), 3); os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS='1'); os.execv(sys.executable, [sys.executable, '-I', '-S'] + sys.argv[2:])"
+pacer = subprocess.Popen([sys.executable, "-c", start, str(server.fileno()), sys.argv[1], sys.argv[2], sys.argv[3]],
+    pass_fds=(server.fileno(),), stderr=subprocess.PIPE)
+server.close()
+schedule = module.Schedule(os.open(sys.argv[3], os.O_RDWR | os.O_CREAT, 0o600), float(sys.argv[2]))
+def connect():
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.connect(path)
+    c.settimeout(30)
+    return c
+def ask(c, queries):
+    c.sendall(queries.encode())
+    out = b""
+    while out.count(b",") < queries.count(","):
+        chunk = c.recv(4096)
+        if not chunk:
+            break
+        out += chunk
+    return out.decode()
+try:
+${code.replace(/^/gm, '    ')}
+finally:
+    if pacer.poll() is None:
+        pacer.kill()
+`;
+  const r = spawnSync('python3', ['-c', driver, PACER, String(rate), state], { encoding: 'utf8', timeout: 60000 });
+  if (r.status !== 0) throw new Error(r.stderr || String(r.error));
+  return JSON.parse(r.stdout);
+}
+
 function stateFile(): string {
   return join(mkdtempSync(join(tmpdir(), 'ses-relay-pacer-')), 'schedule');
 }
@@ -870,6 +915,47 @@ print(json.dumps([sorted(counted), max(took), looks / len(took)]))
       expect([r.status, r.stdout, r.stderr]).toEqual([0, '9:NOTFOUND ,', '']);
     },
   );
+
+  // Under systemd (ses-relay-pace.socket): one long-running pacer for all SMTP clients.
+  test('on the socket systemd passes, one process serves every SMTP client, all in one schedule', () => {
+    const out = listening(
+      2,
+      stateFile(),
+      `a, b = connect(), connect()
+answers = [ask(a, ${JSON.stringify(NEW_CONNECTION)}), ask(b, ${JSON.stringify(NEW_CONNECTION)})]
+# Only the pacer holds the socket (the driver closed its own): its threads, one a client.
+threads = len(os.listdir(f"/proc/{pacer.pid}/task"))
+# The bookings the shared schedule holds (its header's third field): one each (their AUTH replies).
+booked = module.HEAD.unpack(os.pread(schedule.fd, module.HEAD.size, 0))[2]
+running = pacer.poll()
+a.close()
+b.close()
+print(json.dumps({"answers": answers, "threads": threads, "booked": booked, "running": running}))`,
+    ) as { answers: string[]; threads: number; booked: number; running: number | null };
+    expect(out.answers).toEqual(['9:NOTFOUND ,'.repeat(7), '9:NOTFOUND ,'.repeat(7)]);
+    expect(out.threads).toBe(3);
+    expect(out.booked).toBe(2);
+    expect(out.running).toBeNull();
+  });
+
+  test("stopped (SIGTERM: a new rate or program), it serves its clients' transactions to their end, then exits 0", () => {
+    const out = listening(
+      50,
+      stateFile(),
+      `a = connect()
+before = ask(a, ${JSON.stringify(NEW_CONNECTION)})
+pacer.send_signal(signal.SIGTERM)
+time.sleep(0.5)
+alive = pacer.poll()
+rest = ask(a, ${JSON.stringify(DELIVERY)})
+a.close()
+code = pacer.wait(timeout=30)
+print(json.dumps({"answers": before + rest, "alive": alive, "code": code, "stderr": pacer.stderr.read().decode()}))`,
+    ) as { answers: string; alive: number | null; code: number; stderr: string };
+    expect(out.alive).toBeNull();
+    expect(out.answers).toBe('9:NOTFOUND ,'.repeat(12));
+    expect([out.code, out.stderr]).toEqual([0, '']);
+  });
 
   test('ends quietly when Postfix closes the connection', () => {
     const r = spawnSync('python3', [PACER, '5', stateFile()], { input: query('2.0.0'), encoding: 'utf8' });

@@ -7,6 +7,7 @@ import { parse } from 'yaml';
 import { Bootstrap } from '../../lib/bootstrap/bootstrap';
 import { BootstrapFormat, type BootstrapOptions } from '../../lib/bootstrap/options';
 import {
+  CONFIGURATION_SET_FILE,
   codeOnly,
   GROUP_ONLY_FILES,
   INSTALLED_SCRIPT_PATH,
@@ -23,6 +24,7 @@ import {
   USER_DATA_LIMIT,
 } from '../../lib/bootstrap/render';
 import { resolveBootstrapOptions } from '../../lib/bootstrap/resolve';
+import { installerOf } from '../helpers/rendered';
 
 // Bootstrap.render resolves the options, then renders (the shell script by default).
 const renderScript = (o: BootstrapOptions) => Bootstrap.render(o);
@@ -68,24 +70,21 @@ const programText = () =>
     .map((f) => readFileSync(join(PROGRAM_DIR, f), 'utf8'))
     .join('\n');
 
-/** Extracts the program a rendered script carries into a new folder, as the script does. */
-function carriedProgram(script: string, group = false): string {
-  const b64 = script.match(/<<'SES_RELAY_PROGRAM_EOF'\n([\s\S]*?)\nSES_RELAY_PROGRAM_EOF\n/)?.[1];
-  if (b64 === undefined) throw new Error('the script carries no program');
+/** Extracts the program a rendered script carries into a new folder, as its installer does. */
+function carriedProgram(script: string, group = false, configurationSet = false): string {
+  const bundle = installerOf(script).match(/\ncd \/usr\/local\/lib\/ses-relay\.new\n([\s\S]*?)\ncd \/\n/)?.[1];
+  expect(`${PROGRAM_PATH}.new`).toBe('/usr/local/lib/ses-relay.new');
+  expect(bundle).toBe(programBundle(group, configurationSet).trimEnd());
   const dir = mkdtempSync(join(tmpdir(), 'ses-relay-carried-'));
-  const bundle = Buffer.from(b64, 'base64');
-  expect(bundle.equals(programBundle(group))).toBe(true);
-  const extract = `(cd ${PROGRAM_PATH}.new && gzip -dc | bash -e) <"$archive"`;
-  expect(script).toContain(`\n${extract}\n`);
-  const r = spawnSync('bash', ['-c', 'gzip -dc | bash -e'], { cwd: dir, input: bundle, encoding: 'utf8' });
+  const r = spawnSync('bash', ['-e'], { cwd: dir, input: bundle, encoding: 'utf8' });
   expect([r.status, r.stderr]).toEqual([0, '']);
   return dir;
 }
 
 describe('rendered script', () => {
   test('writes the validated settings, single-quoted, to the settings file', () => {
-    const script = renderScript({ ...BASE, relayNetworks: ['10.0.0.0/16'], configurationSetName: 'cs' });
-    expect(script.startsWith('#!/bin/bash\n')).toBe(true);
+    const script = installerOf(renderScript({ ...BASE, relayNetworks: ['10.0.0.0/16'], configurationSetName: 'cs' }));
+    expect(script.startsWith('#!/bin/bash\nset -euo pipefail\n')).toBe(true);
     const settings = script.match(/<<'SES_RELAY_SETTINGS_EOF'\n([\s\S]*?)SES_RELAY_SETTINGS_EOF\n/)?.[1];
     expect(script).toContain(`cat >${SETTINGS_PATH} <<'SES_RELAY_SETTINGS_EOF'`);
     expect(settings).toBe(
@@ -112,12 +111,25 @@ describe('rendered script', () => {
   });
 
   test.each([
-    ['a host on its own: every file but the group-only jobs', BASE, false],
-    ['a relay of a group: every file', { ...BASE, lifecycleHook: 'ses-relay-drain', signalResource: 'S/Asg' }, true],
-  ])('carries the program for %s, its code without comments, and runs its boot entry', (_what, opts, group) => {
-    const dir = carriedProgram(renderScript(opts), group);
-    const expected = programFiles().filter((f) => group || !GROUP_ONLY_FILES.includes(f));
-    expect(GROUP_ONLY_FILES.every((f) => programFiles().includes(f))).toBe(true);
+    ['a host on its own: every file but the group-only jobs and the milter', BASE, false, false],
+    [
+      'a host on its own with a configuration set: the milter too',
+      { ...BASE, configurationSetName: 'cs' },
+      false,
+      true,
+    ],
+    [
+      'a relay of a group with a configuration set: every file',
+      { ...BASE, lifecycleHook: 'ses-relay-drain', signalResource: 'S/Asg', configurationSetName: 'cs' },
+      true,
+      true,
+    ],
+  ])('carries the program for %s, its code without comments, and runs its boot entry', (_what, opts, group, cset) => {
+    const dir = carriedProgram(renderScript(opts), group, cset);
+    const expected = programFiles().filter(
+      (f) => (group || !GROUP_ONLY_FILES.includes(f)) && (cset || f !== CONFIGURATION_SET_FILE),
+    );
+    expect([...GROUP_ONLY_FILES, CONFIGURATION_SET_FILE].every((f) => programFiles().includes(f))).toBe(true);
     expect(readdirSync(dir).sort()).toEqual(expected);
     for (const f of expected) {
       const carried = readFileSync(join(dir, f), 'utf8').split('\n');
@@ -152,7 +164,7 @@ describe('rendered script', () => {
         .map((l) => l.trimStart());
       expect(carried.filter((l) => l.trim() !== '')).toEqual(code);
     }
-    expect(renderScript(opts)).toContain(
+    expect(installerOf(renderScript(opts))).toContain(
       `ln -sf ${PROGRAM_PATH}/boot.sh ${INSTALLED_SCRIPT_PATH}\nbash ${PROGRAM_PATH}/boot.sh\n`,
     );
   });
@@ -198,7 +210,11 @@ describe('rendered script', () => {
   test('the program paces to the send quota: rate from SES, the pacer before every transaction, tlsproxy reuse, short backoff', () => {
     expectContainsAll(programText(), [
       'aws sesv2 get-account --region "$SES_REGION" --query SendQuota.MaxSendRate --output text',
-      'put_service ses-pace unix "ses-pace  unix  -       n       n       -       -       spawn user=ses-relay argv=$PYTHON -I -S $HELPERS/pacer.py $rate $PACER_DIR/schedule"',
+      // With systemd one pacer for every SMTP client (its socket's); without, one each (Postfix's spawn).
+      'cmd="$PYTHON -I -S $HELPERS/pacer.py $1 $PACER_DIR/schedule"',
+      'ListenStream=$(postconf -h queue_directory)/private/ses-pace',
+      'ExecStart=$cmd',
+      'put_service ses-pace unix "ses-pace  unix  -       n       n       -       -       spawn user=ses-relay argv=$cmd"',
       'want smtp_reply_filter "socketmap:unix:private/ses-pace:reply"',
       'want smtp_delivery_status_filter "socketmap:unix:private/ses-pace:pace"',
       'read -r conns RATE_NOTE <<<"$(pace_for "$rate")"',
@@ -271,11 +287,17 @@ describe('rendered script', () => {
     }
   });
 
-  requireTool('shellcheck').each(VARIANTS)('%s is shellcheck clean', (_name, opts) => {
-    const r = spawnSync('shellcheck', ['-s', 'bash', '-'], { input: renderScript(opts), encoding: 'utf8' });
-    expect(r.stdout).toBe('');
-    expect(r.status).toBe(0);
-  });
+  requireTool('shellcheck').each(VARIANTS)(
+    '%s is shellcheck clean, and so is the installer it carries',
+    (_name, opts) => {
+      const script = renderScript(opts);
+      for (const input of [script, installerOf(script)]) {
+        const r = spawnSync('shellcheck', ['-s', 'bash', '-'], { input, encoding: 'utf8' });
+        expect(r.stdout).toBe('');
+        expect(r.status).toBe(0);
+      }
+    },
+  );
 
   requireTool('shellcheck')('every shell file of the program is shellcheck clean, its sources followed', () => {
     const files = programFiles().filter((f) => f.endsWith('.sh'));
@@ -285,7 +307,7 @@ describe('rendered script', () => {
     expect(r.status).toBe(0);
   });
 
-  test('cloud-config carries the same script, compressed, written 0700 and run once', () => {
+  test("cloud-config carries the script's installer, compressed as the script carries it, written 0700 and run once", () => {
     const doc = renderBootstrap(BASE, BootstrapFormat.CLOUD_CONFIG);
     expect(doc.startsWith('#cloud-config\n')).toBe(true);
     const parsed = parse(doc);
@@ -298,7 +320,9 @@ describe('rendered script', () => {
         content: expect.any(String),
       },
     ]);
-    expect(gunzipSync(Buffer.from(parsed.write_files[0].content, 'base64')).toString('utf8')).toBe(renderScript(BASE));
+    const installer = gunzipSync(Buffer.from(parsed.write_files[0].content, 'base64')).toString('utf8');
+    expect(installer).toBe(installerOf(renderScript(BASE)));
+    expect(installer.startsWith('#!/bin/bash\n')).toBe(true);
     expect(parsed.runcmd).toEqual([[CLOUD_CONFIG_SCRIPT_PATH]]);
   });
 

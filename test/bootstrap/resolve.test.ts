@@ -3,6 +3,7 @@
 import { Bootstrap } from '../../lib/bootstrap/bootstrap';
 import type { BootstrapOptions } from '../../lib/bootstrap/options';
 import { resolveBootstrapOptions } from '../../lib/bootstrap/resolve';
+import { installerOf } from '../helpers/rendered';
 
 const BASE: BootstrapOptions = {
   smtpRegion: 'eu-west-1',
@@ -133,7 +134,7 @@ describe('option resolution', () => {
 
 describe('Bootstrap.render, the public generator', () => {
   test('renders what the options say, and refuses what resolution refuses', () => {
-    expect(Bootstrap.render({ ...BASE, relayNetworks: ['10.1.0.0/16'] })).toMatch(
+    expect(installerOf(Bootstrap.render({ ...BASE, relayNetworks: ['10.1.0.0/16'] }))).toMatch(
       /^RELAY_NETWORKS='10\.1\.0\.0\/16'$/m,
     );
     expect(() => Bootstrap.render({ ...BASE, relayCount: 0 })).toThrow(/^relayCount: invalid relay count 0/);

@@ -8,32 +8,18 @@
 // with systemd as its init, boots (systemd-nspawn, in the same network namespace): there the script
 // starts Postfix and the refresh timer under systemd, the timer's own runs take a rotated key, and
 // mail accepted before a crash is delivered after the next boot.
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { simpleParser } from 'mailparser';
 import { Bootstrap } from '../../lib/bootstrap/bootstrap';
-import { holdNamespaces, makeWorldTls, type RunResult, SES_HOST, Standin } from '../harness/world';
+import { BareWorld, until } from '../harness/bare-world';
+import type { RunResult, Standin } from '../harness/world';
 import { CREDS, options, ROTATED, SECRET_ID, SECRET_JSON, secretJson } from './suite';
 
 const ROOT = join(__dirname, '..', '..');
 const FIXTURES = join(ROOT, 'test', 'fixtures');
-const HARNESS = join(ROOT, 'test', 'harness');
-/** Where the bare systems and their mirrors are kept between runs (ignored by git). */
-const CACHE = join(ROOT, '.cache', 'bare-debian');
 
 function unavailable(): string | undefined {
   if (process.getuid?.() !== 0) return 'the bare-system suite needs root (chroot, namespaces)';
@@ -62,216 +48,10 @@ const describeBare = reason ? describe.skip : describe;
 jest.setTimeout(600000);
 
 const { username: USERNAME, password: PASSWORD } = CREDS;
+const SECRET = { id: SECRET_ID, json: SECRET_JSON };
 const PLAIN_MAIL =
   'From: Sender Name <sender@example.com>\nSubject: Amazon SES Test\nThis message was sent using Amazon SES.\n';
 const MIME_MAIL = readFileSync(join(FIXTURES, 'mime-email.txt'), 'utf8');
-/** What cloud-init gives user data: root, a plain PATH, no locale. */
-const BASE_ENV = ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOME=/root'];
-/** Resolves once `predicate` holds (looked at every 200 ms), or rejects after `ms`, naming `what`. */
-async function until(predicate: () => boolean, ms: number, what: string): Promise<void> {
-  for (const deadline = Date.now() + ms; !predicate(); await new Promise((r) => setTimeout(r, 200))) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-  }
-}
-/** The `aws` stand-in's settings (test/harness/aws): the secret is the file /root/secret.json. */
-const awsEnv = () => [
-  'FAKE_AWS_SECRET_FILE=/root/secret.json',
-  `FAKE_AWS_SECRET_ID=${SECRET_ID}`,
-  'FAKE_AWS_REGION=eu-west-1',
-  'FAKE_AWS_LOG=/root/aws.log',
-];
-
-const ended = (p: ChildProcess) => p.exitCode !== null || p.signalCode !== null;
-
-/** A bare Debian root filesystem in its own namespaces, with the stand-ins around it. */
-class BareWorld {
-  readonly dir = mkdtempSync(join(tmpdir(), 'ses-relay-bare-'));
-  readonly root = join(this.dir, 'root');
-  private readonly holder: ChildProcess;
-  private readonly standins: Standin[] = [];
-  /** systemd-nspawn running the booted system, and the system's init (pid 1 inside): see boot(). */
-  private container?: ChildProcess;
-  private init = 0;
-
-  /**
-   * `image`: a suite, or SUITE-systemd (one that boots, test/fixtures/bare-debian.sh); `aptConf`:
-   * the image's own apt setting; `mirror`: another folder to serve instead of the packages.
-   */
-  constructor(image: string, aptConf = '', mirror = join(CACHE, image, 'mirror')) {
-    const [suite, ...variant] = image.split('-');
-    execFileSync('bash', [join(FIXTURES, 'bare-debian.sh'), suite, CACHE, ...variant], {
-      stdio: 'pipe',
-      timeout: 900000,
-    });
-    mkdirSync(join(this.dir, 'tls'));
-    makeWorldTls(join(this.dir, 'tls'));
-    mkdirSync(this.root);
-    execFileSync('tar', ['-xf', join(CACHE, image, 'rootfs.tar'), '-C', this.root]);
-    if (aptConf) writeFileSync(join(this.root, 'etc/apt/apt.conf.d/99image'), aptConf);
-    this.holder = holdNamespaces(['--mount', '--net', '--uts', '--propagation', 'private']);
-    const r = this.nsenter(
-      ['bash', join(__dirname, 'bare-world-setup.sh'), this.dir, this.root, mirror, SES_HOST, HARNESS],
-      {},
-    );
-    if (r.code !== 0) {
-      this.end();
-      throw new Error(`bare world setup failed: ${r.stderr}`);
-    }
-    writeFileSync(join(this.root, 'root', 'secret.json'), SECRET_JSON, { mode: 0o600 });
-  }
-
-  /** nsenter's arguments that join the world's namespaces. */
-  private enter(): string[] {
-    return ['-t', String(this.holder.pid), '-m', '-n', '-u', '--'];
-  }
-
-  private nsenter(cmd: string[], opts: { input?: string }, enter = this.enter()): RunResult {
-    const r = spawnSync('nsenter', [...enter, ...cmd], {
-      input: opts.input,
-      encoding: 'utf8',
-      timeout: 300000,
-    });
-    return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
-  }
-
-  /**
-   * Runs a command as root in the bare system, with only the given environment: in its root
-   * (chroot), or, once it booted, in the booted system (all of its namespaces and its root).
-   */
-  exec(cmd: string[], opts: { input?: string; env?: string[] } = {}): RunResult {
-    const env = ['/usr/bin/env', '-i', ...BASE_ENV, ...(opts.env ?? []), ...cmd];
-    if (!this.init) return this.nsenter(['chroot', this.root, ...env], opts);
-    return this.nsenter(env, opts, ['-t', String(this.init), '-m', '-u', '-i', '-n', '-p', '-r', '-w', '--']);
-  }
-
-  /**
-   * Boots the system (an image with systemd) as a machine would: systemd-nspawn runs its init in
-   * the world's network namespace (the stand-ins' loopback), and exec runs in it from then on, until
-   * crash(). A systemd service sees no test environment: the `aws` stand-in reads its settings from
-   * /etc/fake-aws.env (as a real CLI would find the instance's role).
-   */
-  async boot(): Promise<void> {
-    writeFileSync(join(this.root, 'etc', 'fake-aws.env'), `${awsEnv().join('\n')}\n`);
-    const log = openSync(join(this.dir, 'boot.log'), 'a');
-    const args = ['--boot', '--directory', this.root, '--register=no', '--keep-unit', '--console=pipe'];
-    args.push('--resolv-conf=off', '--timezone=off', '--link-journal=no');
-    args.push(`--network-namespace-path=/proc/${this.holder.pid}/ns/net`);
-    const container = spawn('systemd-nspawn', args, { stdio: ['pipe', log, log] });
-    closeSync(log);
-    this.container = container;
-    let failed: Error | undefined;
-    container.once('error', (err) => (failed = err));
-    const booted = () => `${failed ?? ''}${readFileSync(join(this.dir, 'boot.log'), 'utf8')}`;
-    // Its init (systemd, systemd-nspawn's child), then its manager: up once it made
-    // /run/systemd/system (before, systemctl fails or says "offline"); then the boot's end.
-    const found = () => {
-      this.init = this.initOf(container);
-      return this.init !== 0 || ended(container) || !!failed;
-    };
-    await until(found, 60000, 'the init');
-    const up = () => existsSync(`/proc/${this.init}/root/run/systemd/system`) || ended(container);
-    await until(up, 60000, 'the service manager');
-    if (ended(container) || failed) throw new Error(`the system did not boot: ${booted()}`);
-    const state = this.exec(['timeout', '120', 'systemctl', 'is-system-running', '--wait']).stdout.trim();
-    if (state !== 'running') {
-      const units = this.exec(['systemctl', '--failed', '--no-pager']).stdout;
-      throw new Error(`the system booted ${state || 'with no answer'}: ${units}`);
-    }
-  }
-
-  /** The booted system's init: the process systemd whose parent is CONTAINER (0: none yet). */
-  private initOf(container: ChildProcess): number {
-    const child = (p: string) => {
-      try {
-        return (
-          readFileSync(`/proc/${p}/stat`, 'utf8').match(/^\d+ \(systemd\) \S (\d+) /)?.[1] === String(container.pid)
-        );
-      } catch {
-        return false; // gone meanwhile
-      }
-    };
-    return Number(readdirSync('/proc').find((p) => /^\d+$/.test(p) && child(p)) ?? 0);
-  }
-
-  /**
-   * Crashes the booted system: its init killed, and with it every process in it, at once (no
-   * shutdown). What was written stays, as on a disk: the folder is the host's.
-   */
-  async crash(): Promise<void> {
-    const container = this.container;
-    if (!container) return;
-    if (!ended(container)) {
-      const gone = new Promise((r) => container.once('exit', r));
-      try {
-        // (Before boot() saw its init: looked for again, else systemd-nspawn itself.)
-        const init = this.init || this.initOf(container);
-        if (init) process.kill(init, 'SIGKILL');
-        else container.kill('SIGKILL');
-      } catch {
-        // its init has just ended: systemd-nspawn follows
-      }
-      await gone;
-    }
-    this.init = 0;
-    this.container = undefined;
-  }
-
-  /** Runs the rendered script as user data would be run, with the `aws` stand-in answering. */
-  runScript(script: string): RunResult {
-    writeFileSync(join(this.root, 'root', 'user-data.sh'), script, { mode: 0o700 });
-    return this.exec(['bash', '/root/user-data.sh'], { env: awsEnv() });
-  }
-
-  read(path: string): string {
-    return this.exec(['cat', path]).stdout;
-  }
-
-  /** What the mirror stand-in served (its request log). */
-  mirrorLog(): string {
-    return readFileSync(join(this.dir, 'mirror.log'), 'utf8');
-  }
-
-  /** Starts the SES stand-in (on the host's files, in the world's network) on port 587. */
-  async startStandin(): Promise<Standin> {
-    const tsx = [process.execPath, join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(HARNESS, 'ses-standin.ts')];
-    const tls = (f: string) => join(this.dir, 'tls', f);
-    const args = ['--port', '587', '--key', tls('ses.key'), '--cert', tls('ses.crt'), '--wrapper', 'no'];
-    args.push('--mode', 'accept', '--name', SES_HOST, '--quota', '0');
-    const proc = spawn('nsenter', [...this.enter(), ...tsx, ...args], {
-      env: { ...process.env, STANDIN_USER: USERNAME, STANDIN_PASSWORD: PASSWORD },
-      stdio: ['pipe', 'pipe', 'inherit'],
-      detached: true,
-    });
-    const standin = new Standin(proc);
-    this.standins.push(standin);
-    await standin.waitFor(() => standin.count('listening') > 0, 20000, 'stand-in listening');
-    return standin;
-  }
-
-  /** Ends every process of the world (Postfix, dnsmasq, the mirror, the stand-in), then its files. */
-  async destroy(): Promise<void> {
-    await this.crash();
-    await Promise.all(this.standins.map((s) => s.stop()));
-    this.end();
-  }
-
-  /** Kills what runs in the world's mount namespace and removes its folder. */
-  private end(): void {
-    const ns = readlinkSync(`/proc/${this.holder.pid}/ns/mnt`);
-    for (const entry of readdirSync('/proc')) {
-      if (!/^[0-9]+$/.test(entry)) continue;
-      try {
-        if (readlinkSync(`/proc/${entry}/ns/mnt`) === ns) process.kill(Number(entry), 'SIGKILL');
-      } catch {
-        // the process has already gone
-      }
-    }
-    // The world's mounts (/proc, /dev in the root) live only in its namespace, gone with it: the
-    // host's view of this folder never had them.
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-}
-
 const SUITES: [string, string, RegExp][] = [
   ['Debian 12 (bookworm)', 'bookworm', /^3\.7\./],
   ['Debian 13 (trixie)', 'trixie', /^3\.10\./],
@@ -285,13 +65,13 @@ describeBare.each(SUITES)('bare %s, the rendered script as user data', (_name, s
   const script = Bootstrap.render(options());
 
   beforeAll(async () => {
-    world = new BareWorld(suite);
+    world = new BareWorld(suite, SECRET);
     bareBefore = {
       postfix: world.exec(['test', '-e', '/usr/sbin/postfix']).code,
       python3: world.exec(['test', '-e', '/usr/bin/python3']).code,
       caBundle: world.exec(['test', '-e', '/etc/ssl/certs/ca-certificates.crt']).code,
     };
-    standin = await world.startStandin();
+    standin = await world.startStandin(CREDS);
     first = world.runScript(script);
   });
   afterAll(() => world?.destroy());
@@ -377,8 +157,8 @@ describeBare('bare Debian 13 whose apt installs no recommends (as minimal images
   let first: RunResult;
 
   beforeAll(async () => {
-    world = new BareWorld('trixie', 'APT::Install-Recommends "false";\n');
-    standin = await world.startStandin();
+    world = new BareWorld('trixie', SECRET, 'APT::Install-Recommends "false";\n');
+    standin = await world.startStandin(CREDS);
     first = world.runScript(Bootstrap.render(options()));
   });
   afterAll(() => world?.destroy());
@@ -402,7 +182,7 @@ describeBare('bare Debian 12 whose mirror lacks the packages', () => {
     const empty = mkdtempSync(join(tmpdir(), 'ses-relay-empty-mirror-'));
     writeFileSync(join(empty, 'Packages'), '');
     try {
-      world = new BareWorld('bookworm', '', empty);
+      world = new BareWorld('bookworm', SECRET, '', empty);
       run = world.runScript(Bootstrap.render(options()));
     } finally {
       rmSync(empty, { recursive: true, force: true });
@@ -442,31 +222,97 @@ describeBare('Debian 12 booted with systemd: the relay across a key rotation and
   const arrived = (subject: string) => standin.messages().filter((m) => m.raw.includes(`\nSubject: ${subject}\r\n`));
   // Debian's postfix.service only starts its instances: Postfix itself runs as postfix@-.
   const running = () => [
-    ...systemctl('is-active', 'postfix@-', 'ses-relay-refresh.timer'),
+    ...systemctl('is-active', 'postfix@-', 'ses-relay-refresh.timer', 'ses-relay-pace.socket'),
     world.exec(['postfix', 'status']).code,
   ];
+  /** The pacer's service process: its pid (0: none), user and command line. */
+  const pacer = () => {
+    const pid = Number(systemctl('show', '-P', 'MainPID', 'ses-relay-pace.service')[0]);
+    if (!pid) return { pid, user: '', args: '' };
+    const user = world.exec(['stat', '-c', '%U', `/proc/${pid}`]).stdout.trim();
+    return { pid, user, args: world.read(`/proc/${pid}/cmdline`).split('\0').join(' ').trim() };
+  };
 
   beforeAll(async () => {
-    world = new BareWorld('bookworm-systemd');
+    world = new BareWorld('bookworm-systemd', SECRET);
     await world.boot();
-    standin = await world.startStandin();
+    standin = await world.startStandin(CREDS);
     first = world.runScript(Bootstrap.render(options()));
   });
   afterAll(() => world?.destroy());
 
-  test('the script starts Postfix and the refresh timer with systemd, the timer enabled at every boot', async () => {
+  test("the script starts Postfix, the refresh timer and the pacer's socket with systemd, each enabled at every boot", async () => {
     expect(first.code).toBe(0);
     expect(first.stderr).not.toContain('no systemd');
-    expect(running()).toEqual(['active', 'active', 0]);
+    expect(running()).toEqual(['active', 'active', 'active', 0]);
     // (Postfix is enabled by Debian's package already; the script enables it where it is not.)
-    expect(systemctl('is-enabled', 'postfix', 'ses-relay-refresh.timer')).toEqual(['enabled', 'enabled']);
+    expect(systemctl('is-enabled', 'postfix', 'ses-relay-refresh.timer', 'ses-relay-pace.socket')).toEqual([
+      'enabled',
+      'enabled',
+      'enabled',
+    ]);
     // systemd's own check of the units the script wrote: nothing to say about them.
-    const verify = world.exec(['systemd-analyze', 'verify', 'ses-relay-refresh.timer', 'ses-relay-refresh.service']);
+    const units = ['ses-relay-refresh.timer', 'ses-relay-refresh.service', 'ses-relay-pace.socket'];
+    const verify = world.exec(['systemd-analyze', 'verify', ...units, 'ses-relay-pace.service']);
     expect(verify.code).toBe(0);
     expect(verify.stderr.split('\n').filter((l) => l.includes('ses-relay'))).toEqual([]);
+    // The pacer is systemd's, not a Postfix service: no process started per SMTP client.
+    expect(world.exec(['postconf', '-M', 'ses-pace/unix']).stdout).toBe('');
     send('Under systemd');
     await standin.waitFor(() => arrived('Under systemd').length > 0, 60000, 'the mail');
     expect(arrived('Under systemd')[0].user).toBe(USERNAME);
+    expect(pacer()).toMatchObject({
+      user: 'ses-relay',
+      args: expect.stringMatching(/pacer\.py \S+ \/var\/lib\/ses-relay\/schedule$/),
+    });
+  });
+
+  test('one pacer serves every SMTP client; a new rate restarts it, mail keeps to the rate', async () => {
+    const before = pacer().pid;
+    const second = world.runScript(Bootstrap.render(options({ maxSendRate: 4 })));
+    expect(second.code).toBe(0);
+    expect(second.stderr).toContain('at most 4 recipients/s, each delivery paced, over up to 2 connection(s)');
+    await until(() => pacer().args.endsWith(' 4 /var/lib/ses-relay/schedule'), 30000, 'the pacer at the new rate');
+    expect(pacer().pid).not.toBe(before);
+    const from = standin.messages().length;
+    const connections = standin.count('secure');
+    for (let i = 0; i < 16; i++) send(`Burst ${i}`);
+    await standin.waitFor(() => standin.messages().length >= from + 16, 60000, 'the burst');
+    // Over two connections (two SMTP clients), one pacer: at most 4 in any second.
+    expect(standin.count('secure') - connections).toBe(2);
+    const pacers = world.exec(['bash', '-c', 'grep -l pacer[.]py /proc/[0-9]*/cmdline']).stdout;
+    expect(pacers.trim().split('\n')).toEqual([`/proc/${pacer().pid}/cmdline`]);
+    expect(standin.busiestSecond(from)).toBe(4);
+  });
+
+  test('a relay set up by an earlier release (a pacer spawned by Postfix per client) moves to the socket', async () => {
+    // As the earlier release left it: the pacer in master.cf, no units. (Killed, not stopped: a
+    // stopped pacer first serves its SMTP clients to their end, which Postfix keeps for 100 s.)
+    const spawned = `ses-pace  unix  -       n       n       -       -       spawn user=ses-relay argv=/usr/bin/python3 -I -S /usr/local/libexec/ses-relay/pacer.py 4 /var/lib/ses-relay/schedule`;
+    const earlier = [
+      'systemctl disable --quiet ses-relay-pace.socket',
+      'systemctl kill --signal=KILL ses-relay-pace.service',
+      'systemctl stop ses-relay-pace.socket ses-relay-pace.service',
+      'rm /etc/systemd/system/ses-relay-pace.socket /etc/systemd/system/ses-relay-pace.service',
+      'systemctl daemon-reload',
+      `echo '${spawned}' >>/etc/postfix/master.cf`,
+      'postfix reload',
+    ];
+    expect(world.exec(['bash', '-ec', earlier.join('\n')]).code).toBe(0);
+    send('Spawned');
+    await standin.waitFor(() => arrived('Spawned').length > 0, 60000, 'the mail of the earlier release');
+    const again = world.runScript(Bootstrap.render(options({ maxSendRate: 4 })));
+    expect(again.code).toBe(0);
+    expect(world.exec(['postconf', '-M', 'ses-pace/unix']).stdout).toBe('');
+    expect(systemctl('is-active', 'ses-relay-pace.socket')).toEqual(['active']);
+    send('Moved');
+    await standin.waitFor(() => arrived('Moved').length > 0, 60000, 'the mail after the move');
+    expect(pacer().user).toBe('ses-relay');
+    expect(world.read('/var/log/maillog')).not.toMatch(/ses-pace.*(lookup error|No such file|Connection refused)/);
+    // Run again as it is: the same pacer goes on serving.
+    const serving = pacer().pid;
+    expect(world.runScript(Bootstrap.render(options({ maxSendRate: 4 }))).code).toBe(0);
+    expect(pacer().pid).toBe(serving);
   });
 
   test("the timer's own runs take a rotated key: Postfix authenticates with it, nothing refused", async () => {
@@ -500,7 +346,7 @@ describeBare('Debian 12 booted with systemd: the relay across a key rotation and
     await world.crash();
     await standin.setMode('accept');
     await world.boot();
-    expect(running()).toEqual(['active', 'active', 0]);
+    expect(running()).toEqual(['active', 'active', 'active', 0]);
     await standin.waitFor(() => arrived('Before the crash').length > 0, 90000, 'the mail after the boot');
     expect(arrived('Before the crash')).toHaveLength(1);
   });

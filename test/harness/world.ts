@@ -167,6 +167,86 @@ export interface WorldCredentials {
   readonly password: string;
 }
 
+/** How the SES stand-in runs: see World.startStandin. */
+export interface StandinOptions {
+  readonly port?: number;
+  readonly cert?: string;
+  readonly wrapper?: boolean;
+  readonly mode?: string;
+  readonly quota?: number;
+  readonly rateModel?: 'bucket' | 'window';
+}
+
+/** Runs a TypeScript fixture of the harness in the namespaces of process `pid`; its JSON-line events are collected. */
+export function startFixture(pid: number, fixture: string, args: string[], env: NodeJS.ProcessEnv = {}): Standin {
+  const tsx = [process.execPath, join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(HARNESS, fixture)];
+  const proc = spawn('nsenter', ['-t', String(pid), '-m', '-n', '-u', '--', ...tsx, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['pipe', 'pipe', 'inherit'],
+    detached: true,
+  });
+  return new Standin(proc);
+}
+
+/** Starts the SES stand-in in the namespaces of process `pid`, its certificates from `tls`. */
+export async function startStandinIn(
+  pid: number,
+  tls: string,
+  creds: WorldCredentials,
+  opts: StandinOptions = {},
+): Promise<Standin> {
+  const cert = opts.cert ?? 'ses';
+  const mode = opts.mode ?? 'accept';
+  const args = [
+    '--port',
+    String(opts.port ?? 587),
+    '--key',
+    join(tls, `${cert}.key`),
+    '--cert',
+    join(tls, `${cert}.crt`),
+  ];
+  args.push('--wrapper', opts.wrapper ? 'yes' : 'no', '--mode', mode, '--name', SES_HOST);
+  args.push('--quota', String(opts.quota ?? 0), '--rate-model', opts.rateModel ?? 'bucket');
+  const standin = startFixture(pid, 'ses-standin.ts', args, {
+    STANDIN_USER: creds.username,
+    STANDIN_PASSWORD: creds.password,
+  });
+  if (mode !== 'down') await standin.waitFor(() => standin.count('listening') > 0, 20000, 'stand-in listening');
+  return standin;
+}
+
+/** A proxy in the namespaces of process `pid` on `listen`, forwarding to `target` with `delayMs` each way. */
+export async function startDelayProxyIn(
+  pid: number,
+  listen: number,
+  target: number,
+  delayMs: number,
+): Promise<Standin> {
+  const args = ['--listen', String(listen), '--target', String(target), '--delay', String(delayMs)];
+  const proxy = startFixture(pid, 'delay-proxy.ts', args);
+  await proxy.waitFor(() => proxy.count('listening') > 0, 20000, 'delay proxy listening');
+  return proxy;
+}
+
+/** Runs `nsenter ENTER CMD` without blocking the event loop (fixture events keep flowing). */
+export function nsenterAsync(enter: string[], cmd: string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
+  return new Promise((resolve) => {
+    const p = spawn('nsenter', [...enter, ...cmd], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => {
+      stdout += d;
+    });
+    p.stderr.on('data', (d: Buffer) => {
+      stderr += d;
+    });
+    p.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
 export class World {
   readonly dir: string;
   readonly tls: string;
@@ -209,26 +289,9 @@ export class World {
     return result;
   }
 
-  /** Starts the SES stand-in on a port, with a certificate set (ses, impostor, selfsigned). */
   /** Runs a TypeScript fixture inside the world; its JSON-line events are collected. */
   private startFixture(fixture: string, args: string[], env: NodeJS.ProcessEnv = {}): Standin {
-    const proc = spawn(
-      'nsenter',
-      [
-        '-t',
-        String(this.pid),
-        '-m',
-        '-n',
-        '-u',
-        '--',
-        process.execPath,
-        join(ROOT, 'node_modules/tsx/dist/cli.mjs'),
-        join(HARNESS, fixture),
-        ...args,
-      ],
-      { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'inherit'], detached: true },
-    );
-    const handle = new Standin(proc);
+    const handle = startFixture(this.pid, fixture, args, env);
     this.standins.push(handle);
     return handle;
   }
@@ -238,56 +301,16 @@ export class World {
    * optionally, a send-rate quota in recipients per second enforced by a rate model: `bucket` (a
    * token bucket, the default) or `window` (a strict sliding second); see ses-standin.ts.
    */
-  async startStandin(
-    creds: WorldCredentials,
-    opts: {
-      port?: number;
-      cert?: string;
-      wrapper?: boolean;
-      mode?: string;
-      quota?: number;
-      rateModel?: 'bucket' | 'window';
-    } = {},
-  ): Promise<Standin> {
-    const cert = opts.cert ?? 'ses';
-    const mode = opts.mode ?? 'accept';
-    const standin = this.startFixture(
-      'ses-standin.ts',
-      [
-        '--port',
-        String(opts.port ?? 587),
-        '--key',
-        join(this.tls, `${cert}.key`),
-        '--cert',
-        join(this.tls, `${cert}.crt`),
-        '--wrapper',
-        opts.wrapper ? 'yes' : 'no',
-        '--mode',
-        mode,
-        '--name',
-        SES_HOST,
-        '--quota',
-        String(opts.quota ?? 0),
-        '--rate-model',
-        opts.rateModel ?? 'bucket',
-      ],
-      { STANDIN_USER: creds.username, STANDIN_PASSWORD: creds.password },
-    );
-    if (mode !== 'down') await standin.waitFor(() => standin.count('listening') > 0, 20000, 'stand-in listening');
+  async startStandin(creds: WorldCredentials, opts: StandinOptions = {}): Promise<Standin> {
+    const standin = await startStandinIn(this.pid, this.tls, creds, opts);
+    this.standins.push(standin);
     return standin;
   }
 
   /** A proxy on `listen` that forwards to `target` adding `delayMs` each way (RTT = 2 x delayMs). */
   async startDelayProxy(listen: number, target: number, delayMs: number): Promise<Standin> {
-    const proxy = this.startFixture('delay-proxy.ts', [
-      '--listen',
-      String(listen),
-      '--target',
-      String(target),
-      '--delay',
-      String(delayMs),
-    ]);
-    await proxy.waitFor(() => proxy.count('listening') > 0, 20000, 'delay proxy listening');
+    const proxy = await startDelayProxyIn(this.pid, listen, target, delayMs);
+    this.standins.push(proxy);
     return proxy;
   }
 
@@ -307,21 +330,7 @@ export class World {
 
   /** Runs a command inside the world without blocking the event loop (fixture events keep flowing). */
   execAsync(cmd: string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
-    return new Promise((resolve) => {
-      const p = spawn('nsenter', ['-t', String(this.pid), '-m', '-n', '-u', '--', ...cmd], {
-        env: { ...process.env, ...env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      p.stdout.on('data', (d: Buffer) => {
-        stdout += d;
-      });
-      p.stderr.on('data', (d: Buffer) => {
-        stderr += d;
-      });
-      p.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    });
+    return nsenterAsync(['-t', String(this.pid), '-m', '-n', '-u', '--'], cmd, env);
   }
 
   /**

@@ -38,6 +38,7 @@ main() {
   ensure_main_cf
   write_credentials
   configure_postfix
+  start_pacer
   apply_postfix
   install_refresh_timer
   if [ -n "$RELAY_NETWORKS" ]; then

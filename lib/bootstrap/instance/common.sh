@@ -123,12 +123,19 @@ put_service() {
   CHANGED=1
 }
 
+# shellcheck disable=SC2034 # used by refresh.sh and pacer.sh
+UNIT_DIR=/etc/systemd/system
+# True where systemd runs (not in a container or a chroot).
+has_systemd() {
+  [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1
+}
+
 # Makes Postfix take what changed: start it, restart it (listening interfaces changed) or reload it.
 # With systemd where it runs; without it (a container, a chroot), Postfix's own commands.
 apply_postfix() {
   local out
   postfix check || die "postfix check failed"
-  if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+  if has_systemd; then
     systemctl enable postfix >/dev/null 2>&1 || true
     if ! systemctl is-active --quiet postfix; then
       systemctl start postfix || die "Postfix did not start (systemctl start postfix); see journalctl -u postfix"

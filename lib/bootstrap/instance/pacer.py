@@ -1,5 +1,6 @@
-"""ses-relay pacer: at most RATE recipients to SES in any second. A socketmap server (spawn(8) runs
-one per SMTP client) for smtp_reply_filter and smtp_delivery_status_filter; it answers "not found",
+"""ses-relay pacer: at most RATE recipients to SES in any second. A socketmap server (one for all
+SMTP clients on the socket systemd passes, a thread each; else spawn(8) runs one per SMTP client)
+for smtp_reply_filter and smtp_delivery_status_filter; it answers "not found",
 late: each reply to a RCPT TO waits, right before the next command (the DATA command where SES
 counts the message's recipients, or another RCPT TO), until the window shared in STATE_FILE by all
 SMTP clients has room for all the recipients SES took so far (K recipients a window: RATE a second,
@@ -53,7 +54,8 @@ ONE = struct.Struct("<d")
 GROUP = struct.Struct("<ddq")
 # The SMTP clients waiting for room in the window (more than a relay's 50 connections, and as many
 # of an older configuration's after a reload): when each one's message's first recipient came, its
-# pid (0: a free entry), its recipients, and when it looks again.
+# owner (its pacer's pid, or the shared pacer's pid << 32 | its number; 0: a free entry), its
+# recipients, and when it looks again.
 WAITER = struct.Struct("<dQQd")
 WAITERS = 128
 BASE = HEAD.size + WAITER.size * WAITERS
@@ -351,11 +353,12 @@ def take_start(schedule, clock, sleep, group, new, owner, since):
         sleep(wait)
 
 
-def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
+# OWNER: the SMTP client this pacer serves, as the others see it (its pacer's pid under spawn).
+def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep, owner=None):
     fd = os.open(state_file, os.O_RDWR | os.O_CREAT, 0o600)
     schedule = Schedule(fd, rate, clock)
     armed = 1  # 250 replies to take as an RSET check (a transaction begins: its booking)
-    owner = os.getpid()  # the SMTP client this pacer serves, as the others see it
+    owner = owner or os.getpid()
     group = None  # the transaction's group in the window, until its DATA command's reply
     places = 0  # recipients this transaction has given a place, whose status has not come
     since = 0.0  # when the transaction's first recipient came
@@ -471,6 +474,34 @@ def serve(stdin, stdout, rate, state_file, clock=time.time, sleep=time.sleep):
         os.close(fd)
 
 
+# One pacer for all SMTP clients, a thread each, on the socket systemd passes (ses-relay-pace.socket):
+# no process started per client. Stopped (SIGTERM: a new rate or program, Postfix reloaded), it takes
+# no more clients and ends once those it serves have gone (after their delivery): no transaction
+# under way loses its place. New clients wait in the socket's queue for the next one.
+def listen(rate, state_file):
+    import signal
+    import socket
+    import threading
+
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0, 3)
+
+    def client(conn, owner):
+        try:
+            with conn, conn.makefile("rb") as stdin, conn.makefile("wb") as stdout:
+                serve(stdin, stdout, rate, state_file, owner=owner)
+        except (OSError, ValueError) as err:
+            sys.stderr.write(f"pacer: {err}\n")
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit())
+    n = 0
+    with server:
+        while True:
+            conn = server.accept()[0]
+            n += 1
+            # Above any pid: never another pacer's (spawn's) in the shared schedule.
+            threading.Thread(target=client, args=(conn, os.getpid() << 32 | n)).start()
+
+
 def main(argv):
     try:
         rate = float(argv[1])
@@ -480,6 +511,8 @@ def main(argv):
         sys.stderr.write("usage: pacer.py RATE STATE_FILE (RATE: recipients per second, more than 0)\n")
         return 2
     try:
+        if os.environ.get("LISTEN_PID") == str(os.getpid()) and os.environ.get("LISTEN_FDS") == "1":
+            return listen(rate, argv[2])
         serve(sys.stdin.buffer, sys.stdout.buffer, rate, argv[2])
     except (OSError, ValueError) as err:
         # Postfix defers the delivery on a lookup error: no mail goes unpaced.

@@ -46,15 +46,67 @@ install_helper() {
   put_file "$HELPERS/$1" "$(cat "$(dirname "${BASH_SOURCE[0]}")/$1")"
 }
 
+# The pacer serves Postfix's SMTP clients on private/ses-pace: with systemd, one pacer for them all
+# (ses-relay-pace.socket starts it; PACE_UNITS=1); without, or with SELinux enforcing (whose
+# policy knows Postfix's own children), one each, spawned by Postfix. A changed pacer (its rate, its
+# program) is marked for start_pacer to restart, until it did, should a run stop before.
+PACE_UNITS=
 install_pacer() {
-  local rate=$1
+  local cmd was=$CHANGED
+  CHANGED=0
   install_helper pacer.py
   (umask 022 && mkdir -p "$PACER_DIR")
   chown ses-relay: "$PACER_DIR"
   chmod 0700 "$PACER_DIR"
-  put_service ses-pace unix "ses-pace  unix  -       n       n       -       -       spawn user=ses-relay argv=$PYTHON -I -S $HELPERS/pacer.py $rate $PACER_DIR/schedule"
+  cmd="$PYTHON -I -S $HELPERS/pacer.py $1 $PACER_DIR/schedule"
+  if has_systemd && [ "$(cat /sys/fs/selinux/enforce 2>/dev/null)" != 1 ]; then
+    put_file "$UNIT_DIR/ses-relay-pace.socket" "[Socket]
+ListenStream=$(postconf -h queue_directory)/private/ses-pace
+SocketUser=$(postconf -h mail_owner)
+SocketMode=0600
+
+[Install]
+WantedBy=sockets.target"
+    put_file "$UNIT_DIR/ses-relay-pace.service" "[Unit]
+Requires=ses-relay-pace.socket
+StartLimitIntervalSec=0
+
+[Service]
+User=ses-relay
+ExecStart=$cmd
+Restart=always
+RestartSec=1
+NoNewPrivileges=yes
+ProtectSystem=strict
+ReadWritePaths=$PACER_DIR"
+    [ "$CHANGED" = 0 ] || touch "$PACER_DIR/restart"
+    PACE_UNITS=1
+    if grep -q '^ses-pace ' "$PF/master.cf"; then
+      sed -i '/^ses-pace /d' "$PF/master.cf"
+      CHANGED=1
+    fi
+  else
+    put_service ses-pace unix "ses-pace  unix  -       n       n       -       -       spawn user=ses-relay argv=$cmd"
+  fi
+  # (A new pacer: Postfix reloaded, its SMTP clients end with their delivery, and the pacer's.)
+  CHANGED=$((was | CHANGED))
   want smtp_reply_filter "socketmap:unix:private/ses-pace:reply"
   want smtp_delivery_status_filter "socketmap:unix:private/ses-pace:pace"
+}
+
+# Before Postfix takes its configuration: the socket listening (systemd takes the path over from an
+# earlier release's spawn service); a changed pacer restarted, the one before taking no more clients
+# and ending once those it serves end (with their delivery, Postfix reloaded next); new ones wait in
+# the socket's queue meanwhile.
+start_pacer() {
+  [ -n "$PACE_UNITS" ] || return 0
+  # (A failing systemctl says why, and stops the run: set -e.)
+  if [ -f "$PACER_DIR/restart" ]; then systemctl daemon-reload; fi
+  systemctl enable --quiet --now ses-relay-pace.socket
+  if [ -f "$PACER_DIR/restart" ]; then
+    systemctl try-restart --no-block ses-relay-pace.service
+    rm "$PACER_DIR/restart"
+  fi
 }
 
 # RATE / RELAY_COUNT to 6 digits: more than 0 for all the options accept (1 / 1000 relays is 0.001).

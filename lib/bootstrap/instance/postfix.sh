@@ -145,6 +145,7 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   load_settings
   detect_os
   configure_postfix
+  start_pacer
   apply_postfix
   log "Postfix configuration re-applied, $RATE_NOTE"
 fi

@@ -16,11 +16,10 @@ fi
 . "$(dirname "${BASH_SOURCE[0]}")/credentials.sh"
 
 REFRESH_SECONDS=${SES_RELAY_REFRESH_SECONDS:-120}
-UNIT_DIR=/etc/systemd/system
 
 # The timer and its service; without systemd (a container) nothing runs it: say so.
 install_refresh_timer() {
-  if ! [ -d /run/systemd/system ] || ! command -v systemctl >/dev/null 2>&1; then
+  if ! has_systemd; then
     log "no systemd: run $SES_RELAY_LIB/refresh.sh every 30 seconds to follow key rotation and termination"
     return 0
   fi
