@@ -48,15 +48,11 @@ export function renderSettings(o: ResolvedBootstrapOptions): string {
 }
 
 /**
- * Shell lines that install the program and run it: `fetch` leaves the program at "$archive" (a
- * temporary file), a gzip'd tar unless `extract`, which writes it into the new program folder,
- * says otherwise. Written for `set -euo pipefail`.
+ * Shell lines that install the program and run it: `install` writes the program into the new
+ * program folder (there, empty), through the temporary file "$archive" when `archive`. Written for
+ * `set -euo pipefail`.
  */
-export function renderInstaller(
-  o: ResolvedBootstrapOptions,
-  fetch: string[],
-  extract = `tar -xzf "$archive" -C ${PROGRAM_PATH}.new --no-same-owner`,
-): string[] {
+export function renderInstaller(o: ResolvedBootstrapOptions, install: string[], archive: boolean): string[] {
   const settings = renderSettings(o);
   const eof = 'SES_RELAY_SETTINGS_EOF';
   return [
@@ -67,10 +63,9 @@ export function renderInstaller(
     `rm -rf ${PROGRAM_PATH}.new`,
     `mkdir -p ${SETTINGS_PATH.replace(/\/[^/]+$/, '')} ${PROGRAM_PATH}.new`,
     `cat >${SETTINGS_PATH} <<'${eof}'\n${settings}${eof}`,
-    'archive=$(mktemp)',
-    ...fetch,
-    extract,
-    `rm -rf "$archive" ${PROGRAM_PATH} && mv ${PROGRAM_PATH}.new ${PROGRAM_PATH}`,
+    ...(archive ? ['archive=$(mktemp)'] : []),
+    ...install,
+    `rm -rf ${archive ? '"$archive" ' : ''}${PROGRAM_PATH} && mv ${PROGRAM_PATH}.new ${PROGRAM_PATH}`,
     `ln -sf ${PROGRAM_PATH}/boot.sh ${INSTALLED_SCRIPT_PATH}`,
     `bash ${PROGRAM_PATH}/boot.sh`,
   ];
@@ -91,12 +86,13 @@ export interface ProgramLocation {
  */
 export function renderS3Installer(o: ResolvedBootstrapOptions, from: ProgramLocation): string {
   const packages = readFileSync(join(__dirname, 'instance', 'packages.sh'), 'utf8');
-  const fetch = [
+  const install = [
     'ensure_aws_cli',
     `aws s3 cp "s3://${from.bucket}/${from.key}" "$archive" --region ${from.region} --only-show-errors`,
     `echo "${programSha256()}  $archive" | sha256sum -c --quiet`,
+    `tar -xzf "$archive" -C ${PROGRAM_PATH}.new --no-same-owner`,
   ];
-  return ['(', 'set -euo pipefail', packages.trimEnd(), ...renderInstaller(o, fetch), ')'].join('\n');
+  return ['(', 'set -euo pipefail', packages.trimEnd(), ...renderInstaller(o, install, true), ')'].join('\n');
 }
 
 /**
@@ -109,8 +105,8 @@ function compressedInstaller(resolved: ResolvedBootstrapOptions): string {
   const group = resolved.lifecycleHook !== '' || resolved.signalResource !== '';
   // The program's files written in the new program folder (no archive to fetch).
   const bundle = programBundle(group, resolved.configurationSetName !== '');
-  const extract = [`cd ${PROGRAM_PATH}.new`, bundle.trimEnd(), 'cd /'].join('\n');
-  const installer = ['#!/bin/bash', 'set -euo pipefail', ...renderInstaller(resolved, [], extract), ''].join('\n');
+  const install = [`cd ${PROGRAM_PATH}.new`, bundle.trimEnd(), 'cd /'];
+  const installer = ['#!/bin/bash', 'set -euo pipefail', ...renderInstaller(resolved, install, false), ''].join('\n');
   return gzipSync(installer, { level: 9 }).toString('base64');
 }
 

@@ -72,8 +72,11 @@ const programText = () =>
 
 /** Extracts the program a rendered script carries into a new folder, as its installer does. */
 function carriedProgram(script: string, group = false, configurationSet = false): string {
-  const bundle = installerOf(script).match(/\ncd \/usr\/local\/lib\/ses-relay\.new\n([\s\S]*?)\ncd \/\n/)?.[1];
-  expect(`${PROGRAM_PATH}.new`).toBe('/usr/local/lib/ses-relay.new');
+  const installer = installerOf(script);
+  const start = `\ncd ${PROGRAM_PATH}.new\n`;
+  const from = installer.indexOf(start) + start.length;
+  const bundle = installer.slice(from, installer.indexOf('\ncd /\n', from));
+  expect(installer).toContain(start);
   expect(bundle).toBe(programBundle(group, configurationSet).trimEnd());
   const dir = mkdtempSync(join(tmpdir(), 'ses-relay-carried-'));
   const r = spawnSync('bash', ['-e'], { cwd: dir, input: bundle, encoding: 'utf8' });

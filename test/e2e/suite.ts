@@ -1,5 +1,5 @@
 // What the end-to-end test files share: whether the world can be built here, the credentials the
-// stand-in accepts (AWS's documented example key pairs: shaped like real ones, never valid), the
+// stand-in accepts (AWS's documented example key pair, valid nowhere, and a made-up rotated key), the
 // secret the fake `aws` returns, and the script's options.
 import type { BootstrapOptions } from '../../lib/bootstrap/options';
 import { SmtpPassword } from '../../lib/smtp/smtp-password';
@@ -16,10 +16,10 @@ export const CREDS = {
   username: 'AKIAIOSFODNN7EXAMPLE',
   password: SmtpPassword.derive('wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'eu-west-1'),
 };
-/** AWS's second documented example key pair: the key a rotation made. */
+/** The key a rotation made: made up, not shaped like an AWS key (the script takes any [A-Z0-9]{16,128}). */
 export const ROTATED = {
-  username: 'AKIAI44QH8DHBEXAMPLE',
-  password: SmtpPassword.derive('je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY', 'eu-west-1'),
+  username: 'EXAMPLEROTATEDSMTP02',
+  password: SmtpPassword.derive('example-rotated-secret-key', 'eu-west-1'),
 };
 /** The secret's value, as the construct stores it, holding CREDENTIALS. */
 export const secretJson = (credentials: WorldCredentials) =>

@@ -12,7 +12,6 @@ import {
   openSync,
   readdirSync,
   readFileSync,
-  readlinkSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
@@ -20,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   holdNamespaces,
+  killMountNamespace,
   makeWorldTls,
   nsenterAsync,
   type RunResult,
@@ -248,15 +248,7 @@ export class BareWorld {
 
   /** Kills what runs in the world's mount namespace and removes its folder. */
   private end(): void {
-    const ns = readlinkSync(`/proc/${this.holder.pid}/ns/mnt`);
-    for (const entry of readdirSync('/proc')) {
-      if (!/^[0-9]+$/.test(entry)) continue;
-      try {
-        if (readlinkSync(`/proc/${entry}/ns/mnt`) === ns) process.kill(Number(entry), 'SIGKILL');
-      } catch {
-        // the process has already gone
-      }
-    }
+    killMountNamespace(this.holder.pid as number);
     // The world's mounts (/proc, /dev in the root) live only in its namespace, gone with it: the
     // host's view of this folder never had them.
     rmSync(this.dir, { recursive: true, force: true });

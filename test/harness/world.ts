@@ -498,18 +498,23 @@ export class World {
   /** Ends every process of the world (Postfix, dnsmasq, the stand-in) and removes its files. */
   destroy(): void {
     for (const s of this.standins) s.stop();
-    const ns = readlinkSync(`/proc/${this.pid}/ns/mnt`);
-    for (const entry of readdirSync('/proc')) {
-      if (!/^[0-9]+$/.test(entry)) continue;
-      try {
-        if (readlinkSync(`/proc/${entry}/ns/mnt`) === ns) process.kill(Number(entry), 'SIGKILL');
-      } catch {
-        // the process has already gone
-      }
-    }
+    killMountNamespace(this.pid);
     for (const h of this.extraHolders) h.kill('SIGKILL');
     this.holder.kill('SIGKILL');
     rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Kills every process in the mount namespace of process `pid` (a world's: its holder's). */
+export function killMountNamespace(pid: number): void {
+  const ns = readlinkSync(`/proc/${pid}/ns/mnt`);
+  for (const entry of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(entry)) continue;
+    try {
+      if (readlinkSync(`/proc/${entry}/ns/mnt`) === ns) process.kill(Number(entry), 'SIGKILL');
+    } catch {
+      // the process has already gone
+    }
   }
 }
 

@@ -115,10 +115,17 @@ ensure_service() {
   CHANGED=1
 }
 
+# Removes a service of ours from master.cf (its name and type), if there.
+drop_service() {
+  grep -Eq "^$1[[:space:]]+$2[[:space:]]" "$PF/master.cf" || return 0
+  sed -i -E "/^$1[[:space:]]+$2[[:space:]]/d" "$PF/master.cf"
+  CHANGED=1
+}
+
 # Makes a service of ours exactly this line, replacing an older one of the same name and type.
 put_service() {
   grep -Fxq "$3" "$PF/master.cf" && return 0
-  sed -i -E "/^$1[[:space:]]+$2[[:space:]]/d" "$PF/master.cf"
+  drop_service "$1" "$2"
   printf '%s\n' "$3" >>"$PF/master.cf"
   CHANGED=1
 }

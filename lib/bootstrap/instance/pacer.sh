@@ -81,10 +81,7 @@ ProtectSystem=strict
 ReadWritePaths=$PACER_DIR"
     [ "$CHANGED" = 0 ] || touch "$PACER_DIR/restart"
     PACE_UNITS=1
-    if grep -q '^ses-pace ' "$PF/master.cf"; then
-      sed -i '/^ses-pace /d' "$PF/master.cf"
-      CHANGED=1
-    fi
+    drop_service ses-pace unix
   else
     put_service ses-pace unix "ses-pace  unix  -       n       n       -       -       spawn user=ses-relay argv=$cmd"
   fi
