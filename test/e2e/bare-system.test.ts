@@ -315,6 +315,25 @@ describeBare('Debian 12 booted with systemd: the relay across a key rotation and
     expect(pacer().pid).toBe(serving);
   });
 
+  test('a run that stopped before restarting a changed pacer leaves it marked: the next run restarts it, Postfix reloaded', async () => {
+    // As a run leaves it that wrote the changed pacer's units, then stopped (set -e) before
+    // restarting it and reloading Postfix. The old pacer ends once its SMTP clients close their
+    // socketmap connections: Postfix, reloaded, ends them with their delivery (else an idle one
+    // holds it 10 s, a busy one up to 100 s, new clients queued meanwhile).
+    send('Before the restart');
+    await standin.waitFor(() => arrived('Before the restart').length > 0, 60000, 'the mail before');
+    const before = pacer().pid;
+    const reloads = () => world.read('/var/log/maillog').match(/postfix\/master\[\d+\]: reload /g)?.length ?? 0;
+    const reloaded = reloads();
+    expect(world.exec(['touch', '/var/lib/ses-relay/restart']).code).toBe(0);
+    expect(world.runScript(Bootstrap.render(options({ maxSendRate: 4 }))).code).toBe(0);
+    expect(reloads()).toBe(reloaded + 1);
+    await until(() => ![0, before].includes(pacer().pid), 120000, 'the pacer restarted');
+    expect(world.exec(['test', '-e', '/var/lib/ses-relay/restart']).code).toBe(1);
+    send('After the restart');
+    await standin.waitFor(() => arrived('After the restart').length > 0, 30000, 'the mail after');
+  });
+
   test("the timer's own runs take a rotated key: Postfix authenticates with it, nothing refused", async () => {
     // Both keys valid, as between finishSecret and the deletion of the previous key.
     await standin.setCredentials([CREDS, NEW]);

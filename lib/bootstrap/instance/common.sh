@@ -108,13 +108,6 @@ put_file() {
   CHANGED=1
 }
 
-# Adds a master.cf service line unless the service exists (plain text: Postfix 2.10 has no postconf -M).
-ensure_service() {
-  grep -Eq "^$1[[:space:]]+$2[[:space:]]" "$PF/master.cf" && return 0
-  printf '%s\n' "$3" >>"$PF/master.cf"
-  CHANGED=1
-}
-
 # Removes a service of ours from master.cf (its name and type), if there.
 drop_service() {
   grep -Eq "^$1[[:space:]]+$2[[:space:]]" "$PF/master.cf" || return 0
@@ -122,7 +115,8 @@ drop_service() {
   CHANGED=1
 }
 
-# Makes a service of ours exactly this line, replacing an older one of the same name and type.
+# Makes a master.cf service exactly this line (plain text: Postfix 2.10 has no postconf -M),
+# replacing another of the same name and type.
 put_service() {
   grep -Fxq "$3" "$PF/master.cf" && return 0
   drop_service "$1" "$2"

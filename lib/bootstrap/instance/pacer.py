@@ -127,12 +127,15 @@ class Schedule:
             head = list(HEAD.unpack(raw)) if len(raw) == HEAD.size else []
             if head[:1] == [MAGIC] and head[1:2] + head[9:10] != [self.k, self.window]:
                 self._resize(head)
-            # New, an earlier release's, or a clock gone back: a new schedule.
+            # New, an earlier release's, or a clock gone back: a new schedule. Unless new, no
+            # transaction begins for a window (what went out in the last one is not known: as much
+            # as it holds): its last K bookings now.
             if head[:2] != [MAGIC, self.k] or (
                 head[2] and self._get(ONE, self._booking(head[2] - 1))[0] > now + self.limit
             ):
                 os.ftruncate(self.fd, 0)
-                head = [MAGIC, self.k, 0, 0, INF, INF, 0.0, 0, 0, self.window, 0, 0]
+                os.pwrite(self.fd, ONE.pack(now) * self.k, BASE)
+                head = [MAGIC, self.k, bool(raw) * self.k, 0, INF, INF, 0.0, 0, 0, self.window, 0, 0]
             result = step(head)
             os.pwrite(self.fd, HEAD.pack(*head), 0)
             return result
@@ -505,7 +508,7 @@ def listen(rate, state_file):
 def main(argv):
     try:
         rate = float(argv[1])
-        if len(argv) != 3 or not 0 < rate < float("inf"):
+        if len(argv) != 3 or not 0 < rate < INF:
             raise ValueError
     except (IndexError, ValueError):
         sys.stderr.write("usage: pacer.py RATE STATE_FILE (RATE: recipients per second, more than 0)\n")

@@ -103,6 +103,8 @@ start_pacer() {
   if [ -f "$PACER_DIR/restart" ]; then
     systemctl try-restart --no-block ses-relay-pace.service
     rm "$PACER_DIR/restart"
+    # Postfix reloaded, even after a run that stopped before (its SMTP clients end the old pacer).
+    CHANGED=1
   fi
 }
 

@@ -136,7 +136,8 @@ configure_peer_port() {
 configure_logging() {
   if command -v rsyslogd >/dev/null 2>&1 || command -v syslog-ng >/dev/null 2>&1; then return 0; fi
   has_param maillog_file || return 0
-  ensure_service postlog unix-dgram "postlog   unix-dgram n  -       n       -       1       postlogd"
+  # (Postfix's own line, as its master.cf has it.)
+  put_service postlog unix-dgram "postlog   unix-dgram n  -       n       -       1       postlogd"
   want maillog_file /var/log/maillog
 }
 
