@@ -255,6 +255,21 @@ describe('rendered script', () => {
     );
   });
 
+  // apply_relay: a pacer restart marked (a changed pacer) stays marked until Postfix has taken its
+  // configuration, so a run stopped before leaves it for the next (start_pacer and apply_postfix
+  // stand-ins; the real ones run in the booted suite).
+  test.each([
+    ['stops the run', 'stays', 'return 1', 1, 'marked\n'],
+    ['succeeds', 'goes', 'return 0', 0, ''],
+  ])('apply_relay: when Postfix taking its configuration %s, the restart mark %s', (_, _mark, body, code, left) => {
+    const prelude = `PACER_DIR=$(mktemp -d); touch "$PACER_DIR/restart"
+start_pacer() { :; }
+apply_postfix() { ${body}; }
+trap '[ ! -e "$PACER_DIR/restart" ] || echo marked; rm -rf "$PACER_DIR"' EXIT`;
+    const r = runFunction('pacer.sh', 'apply_relay', prelude, []);
+    expect([r.status, r.stdout]).toEqual([code, left]);
+  });
+
   // pace_for with the program's PER_CONNECTION (2) and MAX_CONNECTIONS (50).
   test.each([
     ['1', '1 at most 1 recipients/s, each delivery paced, over up to 1 connection(s)'],

@@ -327,6 +327,8 @@ describeBare('Debian 12 booted with systemd: the relay across a key rotation and
     const reloaded = reloads();
     expect(world.exec(['touch', '/var/lib/ses-relay/restart']).code).toBe(0);
     expect(world.runScript(Bootstrap.render(options({ maxSendRate: 4 }))).code).toBe(0);
+    // (Postfix's master logs the reload on its own time, through postlogd.)
+    await until(() => reloads() > reloaded, 30000, 'Postfix reloaded');
     expect(reloads()).toBe(reloaded + 1);
     await until(() => ![0, before].includes(pacer().pid), 120000, 'the pacer restarted');
     expect(world.exec(['test', '-e', '/var/lib/ses-relay/restart']).code).toBe(1);

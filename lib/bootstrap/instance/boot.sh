@@ -38,8 +38,7 @@ main() {
   ensure_main_cf
   write_credentials
   configure_postfix
-  start_pacer
-  apply_postfix
+  apply_relay
   install_refresh_timer
   if [ -n "$RELAY_NETWORKS" ]; then
     log "Postfix relays through [$SES_HOST]:$SES_PORT for loopback and $RELAY_NETWORKS, $RATE_NOTE"

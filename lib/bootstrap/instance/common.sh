@@ -108,7 +108,7 @@ put_file() {
   CHANGED=1
 }
 
-# Removes a service of ours from master.cf (its name and type), if there.
+# Removes a one-line master.cf service (its name and type), if there.
 drop_service() {
   grep -Eq "^$1[[:space:]]+$2[[:space:]]" "$PF/master.cf" || return 0
   sed -i -E "/^$1[[:space:]]+$2[[:space:]]/d" "$PF/master.cf"

@@ -7,9 +7,11 @@ import struct
 import sys
 
 HEADER = b"x-ses-configuration-set"
-# Add and change headers; skip all but headers, with no reply to each (Postfix 2.6+ offers it).
-ACTIONS = 0x01 | 0x10
-SKIP = 0x01 | 0x02 | 0x04 | 0x08 | 0x10 | 0x40 | 0x80 | 0x100 | 0x200
+# Add and change headers (libmilter's SMFIF_ADDHDRS 0x01, SMFIF_CHGHDRS 0x10); skip all but headers,
+# with no reply to each (SMFIP_NOCONNECT 0x01, NOHELO 0x02, NOMAIL 0x04, NORCPT 0x08, NOBODY 0x10,
+# NOEOH 0x40, NR_HDR 0x80, NOUNKNOWN 0x100, NODATA 0x200; Postfix 2.6+ offers them all).
+ACTIONS = 0x11
+SKIP = 0x3DF
 
 
 def reply(stream, cmd, data=b""):

@@ -49,7 +49,8 @@ install_helper() {
 # The pacer serves Postfix's SMTP clients on private/ses-pace: with systemd, one pacer for them all
 # (ses-relay-pace.socket starts it; PACE_UNITS=1); without, or with SELinux enforcing (whose
 # policy knows Postfix's own children), one each, spawned by Postfix. A changed pacer (its rate, its
-# program) is marked for start_pacer to restart, until it did, should a run stop before.
+# program) is marked for start_pacer to restart, until Postfix has reloaded (apply_relay), should
+# a run stop before.
 PACE_UNITS=
 install_pacer() {
   local cmd was=$CHANGED
@@ -93,8 +94,8 @@ ReadWritePaths=$PACER_DIR"
 
 # Before Postfix takes its configuration: the socket listening (systemd takes the path over from an
 # earlier release's spawn service); a changed pacer restarted, the one before taking no more clients
-# and ending once those it serves end (with their delivery, Postfix reloaded next); new ones wait in
-# the socket's queue meanwhile.
+# and ending once those it serves end (with their delivery, Postfix reloaded next: even when nothing
+# else changed, after a run that stopped before); new ones wait in the socket's queue meanwhile.
 start_pacer() {
   [ -n "$PACE_UNITS" ] || return 0
   # (A failing systemctl says why, and stops the run: set -e.)
@@ -102,10 +103,16 @@ start_pacer() {
   systemctl enable --quiet --now ses-relay-pace.socket
   if [ -f "$PACER_DIR/restart" ]; then
     systemctl try-restart --no-block ses-relay-pace.service
-    rm "$PACER_DIR/restart"
-    # Postfix reloaded, even after a run that stopped before (its SMTP clients end the old pacer).
     CHANGED=1
   fi
+}
+
+# Postfix takes its configuration, the pacer started first; a restart stays marked until Postfix
+# has reloaded (a run that stops before leaves it to the next).
+apply_relay() {
+  start_pacer
+  apply_postfix
+  rm -f "$PACER_DIR/restart"
 }
 
 # RATE / RELAY_COUNT to 6 digits: more than 0 for all the options accept (1 / 1000 relays is 0.001).

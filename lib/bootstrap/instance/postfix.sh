@@ -136,8 +136,8 @@ configure_peer_port() {
 configure_logging() {
   if command -v rsyslogd >/dev/null 2>&1 || command -v syslog-ng >/dev/null 2>&1; then return 0; fi
   has_param maillog_file || return 0
-  # (Postfix's own line, as its master.cf has it.)
-  put_service postlog unix-dgram "postlog   unix-dgram n  -       n       -       1       postlogd"
+  # Postfix's own service, added where missing as its master.cf has it (one there is left as it is).
+  grep -q ^postlog "$PF/master.cf" || put_service postlog unix-dgram "postlog   unix-dgram n  -       n       -       1       postlogd"
   want maillog_file /var/log/maillog
 }
 
@@ -146,7 +146,6 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   load_settings
   detect_os
   configure_postfix
-  start_pacer
-  apply_postfix
+  apply_relay
   log "Postfix configuration re-applied, $RATE_NOTE"
 fi
