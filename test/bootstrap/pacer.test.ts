@@ -597,7 +597,7 @@ print(json.dumps([s.start(1001.005)[0]]))`,
     expect(us(serve(FIRST + RSET + DELIVERY, 1, state, 1000).waits)).toEqual([span(1), span(1)]);
   });
 
-  test("an earlier release's schedule (text) is replaced, not misread: no transaction begins for a window", () => {
+  test("an earlier release's schedule (text, or another magic) is replaced, not misread: no transaction begins for a window", () => {
     const state = stateFile();
     writeFileSync(state, '999999999999.000000 999999999999.000000');
     expect(us(serve(FIRST, 10, state).waits)).toEqual([span(10)]);
@@ -605,6 +605,9 @@ print(json.dumps([s.start(1001.005)[0]]))`,
     const ten = 'print(json.dumps([s.book(1000) for _ in range(10)]))';
     const earlier = 'os.pwrite(s.fd, b"999999999999.000000 999999999999.000000", 0)\n';
     expect(us(schedule(10, earlier + ten) as number[])).toEqual(Array(10).fill(span(10)));
+    // The file of a release whose format had another magic (its header as this one's, full size).
+    const binary = 'os.pwrite(s.fd, pacer.HEAD.pack(b"sespace5", 10, 9, 9, 0, 0, 0, 0, 0, 1, 0, 0), 0)\n';
+    expect(us(schedule(10, binary + ten) as number[])).toEqual(Array(10).fill(span(10)));
     expect(schedule(10, ten)).toEqual(Array(10).fill(0));
   });
 
