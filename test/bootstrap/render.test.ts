@@ -255,6 +255,32 @@ describe('rendered script', () => {
     );
   });
 
+  // start_pacer with systemd units (PACE_UNITS=1) and a systemctl that says what it was asked: a
+  // marked restart reloads systemd's units, restarts the pacer and has Postfix reloaded (CHANGED),
+  // the mark left for apply_relay; unmarked, the socket only; without units (spawn), nothing.
+  test.each([
+    [
+      'marked',
+      '1',
+      true,
+      [
+        'daemon-reload',
+        'enable --quiet --now ses-relay-pace.socket',
+        'try-restart --no-block ses-relay-pace.service',
+        'CHANGED=1 marked',
+      ],
+    ],
+    ['not marked', '1', false, ['enable --quiet --now ses-relay-pace.socket', 'CHANGED=0']],
+    ['without units', '', true, ['CHANGED=0 marked']],
+  ])('start_pacer, %s', (_, units, marked, lines) => {
+    const prelude = `PACER_DIR=$(mktemp -d); PACE_UNITS=${units}
+${marked ? 'touch "$PACER_DIR/restart"' : ''}
+systemctl() { echo "$*"; }
+trap 'echo "CHANGED=$CHANGED$([ ! -e "$PACER_DIR/restart" ] || echo " marked")"; rm -rf "$PACER_DIR"' EXIT`;
+    const r = runFunction('pacer.sh', 'start_pacer', prelude, []);
+    expect([r.status, r.stdout.trim().split('\n')]).toEqual([0, lines]);
+  });
+
   // apply_relay: a pacer restart marked (a changed pacer) stays marked until Postfix has taken its
   // configuration, so a run stopped before leaves it for the next (start_pacer and apply_postfix
   // stand-ins; the real ones run in the booted suite).

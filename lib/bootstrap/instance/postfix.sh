@@ -137,7 +137,7 @@ configure_logging() {
   if command -v rsyslogd >/dev/null 2>&1 || command -v syslog-ng >/dev/null 2>&1; then return 0; fi
   has_param maillog_file || return 0
   # Postfix's own service, added where missing as its master.cf has it (one there is left as it is).
-  grep -q ^postlog "$PF/master.cf" || put_service postlog unix-dgram "postlog   unix-dgram n  -       n       -       1       postlogd"
+  grep -q '^postlog\s' "$PF/master.cf" || put_service postlog unix-dgram "postlog   unix-dgram n  -       n       -       1       postlogd"
   want maillog_file /var/log/maillog
 }
 
