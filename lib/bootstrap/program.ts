@@ -53,8 +53,6 @@ export const GROUP_ONLY_FILES = ['drain.sh', 'health.sh', 'imds.py', 'probe.py',
 /** The configuration set's milter: left out of a self-contained script that names no configuration set. */
 export const CONFIGURATION_SET_FILE = 'configuration_set.py';
 
-const cached = new Map<string, Buffer>();
-
 // The shell files hold no text whose indentation matters (no heredocs, no multi-line strings with
 // indented lines; the Python is in .py files), so their code goes without indentation too. The
 // Python (formatted by Ruff: four spaces a level, no multi-line string but the leading docstring)
@@ -91,12 +89,13 @@ export function programFiles(group = true, configurationSet = true): string[] {
     .filter((name) => configurationSet || name !== CONFIGURATION_SET_FILE);
 }
 
+let archive: Buffer | undefined;
+
 /**
  * The program's files as they are, comments included, in name order, as a gzip'd tar: what
  * SesRelay ships (an S3 asset, any size). Cached: the files do not change.
  */
 export function programArchive(): Buffer {
-  let archive = cached.get('archive');
   if (archive === undefined) {
     const parts: Buffer[] = [];
     for (const name of programFiles()) {
@@ -105,7 +104,6 @@ export function programArchive(): Buffer {
     }
     parts.push(Buffer.alloc(1024));
     archive = gzipSync(Buffer.concat(parts), { level: 9 });
-    cached.set('archive', archive);
   }
   return archive;
 }

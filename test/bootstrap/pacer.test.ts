@@ -949,6 +949,29 @@ print(json.dumps({"answers": answers, "threads": threads, "booked": booked, "run
     expect(out.running).toBeNull();
   });
 
+  test('on the socket, each SMTP client waits as a client of its own (its owner: the pacer pid, then its number)', () => {
+    // At 3/s: A's transaction takes the window's three places (no DATA reply yet); B's and C's
+    // recipients then wait, each entered in the waiters' table under its own owner (one owner for
+    // all would share one entry, and none would leave room for another's older message).
+    const out = listening(
+      3,
+      stateFile(),
+      `a, b, c = connect(), connect(), connect()
+ask(a, ${JSON.stringify(NEW_CONNECTION + replies('250 Ok', '250 Ok', '250 Ok', '250 Ok'))})
+for client in (b, c):
+    ask(client, ${JSON.stringify(NEW_CONNECTION + replies('250 Ok'))})
+    client.sendall(${JSON.stringify(replies('250 Ok'))}.encode())
+time.sleep(0.3)
+raw = os.pread(schedule.fd, module.WAITER.size * module.WAITERS, module.HEAD.size)
+owners = [w[1] for w in module.WAITER.iter_unpack(raw) if w[1]]
+print(json.dumps({"pacers": [o >> 32 for o in owners], "distinct": len(set(owners)), "pid": pacer.pid}))
+for client in (a, b, c):
+    client.close()`,
+    ) as { pacers: number[]; distinct: number; pid: number };
+    expect(out.pacers).toEqual([out.pid, out.pid]);
+    expect(out.distinct).toBe(2);
+  });
+
   test("stopped (SIGTERM: a new rate or program), it serves its clients' transactions to their end, then exits 0", () => {
     const out = listening(
       50,

@@ -2,7 +2,6 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import { parse } from 'yaml';
 import { Bootstrap } from '../../lib/bootstrap/bootstrap';
 import { BootstrapFormat, type BootstrapOptions } from '../../lib/bootstrap/options';
@@ -364,7 +363,7 @@ trap '[ ! -e "$PACER_DIR/restart" ] || echo marked; rm -rf "$PACER_DIR"' EXIT`;
         content: expect.any(String),
       },
     ]);
-    const installer = gunzipSync(Buffer.from(parsed.write_files[0].content, 'base64')).toString('utf8');
+    const installer = installerOf(doc);
     expect(installer).toBe(installerOf(renderScript(BASE)));
     expect(installer.startsWith('#!/bin/bash\n')).toBe(true);
     expect(parsed.runcmd).toEqual([[CLOUD_CONFIG_SCRIPT_PATH]]);

@@ -3,7 +3,7 @@
 // test CA and the `aws` stand-in (bare-world-setup.sh); the SES stand-in and a delay proxy in its
 // network. Commands run in its root (chroot), or, once an image with systemd booted
 // (systemd-nspawn), in the booted system. Used by test/e2e/bare-system.test.ts and bench/relay.ts.
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import {
   closeSync,
   existsSync,
@@ -22,6 +22,7 @@ import {
   killMountNamespace,
   makeWorldTls,
   nsenterAsync,
+  nsenterSync,
   type RunResult,
   SES_HOST,
   type Standin,
@@ -99,12 +100,7 @@ export class BareWorld {
   }
 
   private nsenter(cmd: string[], opts: { input?: string }, enter = this.enter()): RunResult {
-    const r = spawnSync('nsenter', [...enter, ...cmd], {
-      input: opts.input,
-      encoding: 'utf8',
-      timeout: 300000,
-    });
-    return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+    return nsenterSync(enter, cmd, { input: opts.input, timeout: 300000 });
   }
 
   /**

@@ -228,6 +228,21 @@ export async function startDelayProxyIn(
   return proxy;
 }
 
+/** Runs `nsenter ENTER CMD` and waits for it (at most `timeout` ms). */
+export function nsenterSync(
+  enter: string[],
+  cmd: string[],
+  opts: { env?: NodeJS.ProcessEnv; input?: string; timeout: number },
+): RunResult {
+  const r = spawnSync('nsenter', [...enter, ...cmd], {
+    env: { ...process.env, ...opts.env },
+    input: opts.input,
+    encoding: 'utf8',
+    timeout: opts.timeout,
+  });
+  return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
 /** Runs `nsenter ENTER CMD` without blocking the event loop (fixture events keep flowing). */
 export function nsenterAsync(enter: string[], cmd: string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
   return new Promise((resolve) => {
@@ -276,13 +291,7 @@ export class World {
 
   /** Runs a command inside the world. */
   exec(cmd: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; check?: boolean } = {}): RunResult {
-    const r = spawnSync('nsenter', ['-t', String(this.pid), '-m', '-n', '-u', '--', ...cmd], {
-      env: { ...process.env, ...opts.env },
-      input: opts.input,
-      encoding: 'utf8',
-      timeout: 120000,
-    });
-    const result = { code: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+    const result = nsenterSync(['-t', String(this.pid), '-m', '-n', '-u', '--'], cmd, { ...opts, timeout: 120000 });
     if (opts.check && result.code !== 0) {
       throw new Error(`${cmd.join(' ')} failed (${result.code}): ${result.stderr}${result.stdout}`);
     }
@@ -476,13 +485,8 @@ export class World {
     execFileSync('ip', ['link', 'set', h, 'netns', String(holder.pid)]);
     this.exec(['ip', 'addr', 'add', `${worldAddr}/${prefix}`, 'dev', w], { check: true });
     this.exec(['ip', 'link', 'set', w, 'up'], { check: true });
-    const run = (cmd: string[]): RunResult => {
-      const r = spawnSync('nsenter', ['-t', String(holder.pid), '-n', '--', ...cmd], {
-        encoding: 'utf8',
-        timeout: 60000,
-      });
-      return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
-    };
+    const run = (cmd: string[]): RunResult =>
+      nsenterSync(['-t', String(holder.pid), '-n', '--'], cmd, { timeout: 60000 });
     for (const c of [
       ['ip', 'link', 'set', 'lo', 'up'],
       ['ip', 'addr', 'add', `${hostAddr}/${prefix}`, 'dev', h],
