@@ -5,12 +5,15 @@
 // Usage: tsx bench/relay.ts [--quota 50] [--rtt 20] [--burst 6*quota] [--burst-timeout 60]
 //          [--sustained-rate 1.5*quota] [--sustained-seconds 20] [--only ses-relay|procedure]
 //          [--rate-model bucket|window] (both unless given) [--recipients 1] [--smtp-port 587]
-//          [--system namespaces|booted]
+//          [--system namespaces|booted] [--burst-from smtp|queue]
 // Counts are recipients (what SES's quota counts): --recipients N sends each message to N.
 // --smtp-port: the SES port ses-relay is rendered with (465, 2465: TLS from the first byte; the
 // stand-in then speaks so); the procedure's is 587. --system booted: ses-relay on Debian 12 booted
 // with systemd (systemd-nspawn, test/harness/bare-world.ts), as on an instance; by default, the
 // host's Postfix in the e2e world's namespaces (no systemd: each SMTP client spawns its pacer).
+// --burst-from queue: the burst is submitted on hold and released at once, its clock started at the
+// release: the delivery side alone, without the submission (smtp-source, smtpd, cleanup and its
+// fsync) on the same cores.
 import { Bootstrap } from '../lib/bootstrap/bootstrap';
 import { SmtpTlsMode, tlsModeOf } from '../lib/smtp/endpoints';
 import { SmtpPassword } from '../lib/smtp/smtp-password';
@@ -43,6 +46,8 @@ const SMTP_PORT = num('smtp-port', 587);
 const BOOTED = args.get('system') === 'booted';
 if (!['namespaces', 'booted'].includes(args.get('system') ?? 'namespaces'))
   throw new Error('--system: namespaces or booted');
+const QUEUED = args.get('burst-from') === 'queue';
+if (!['smtp', 'queue'].includes(args.get('burst-from') ?? 'smtp')) throw new Error('--burst-from: smtp or queue');
 tlsModeOf(SMTP_PORT); // an SES port, or the error that names them
 
 const USERNAME = 'AKIAIOSFODNN7EXAMPLE';
@@ -75,19 +80,44 @@ interface Host {
  * Submits messages to `count` recipients in all (RECIPIENTS each) over SMTP with Postfix's
  * smtp-source (one fork per tenth of a second, not one per message: a loaded machine keeps up
  * with the offer), all at once over 20 sessions, or to `perSecond` recipients a second at most.
+ * Returns when the submission began (ms, the shared clock: the stand-in's too), as the submitting
+ * shell read it right before smtp-source started, not counting this process's start of it.
  */
 async function submit(world: Host, recipients: number, perRecipientSecond = 0): Promise<number> {
   const count = Math.ceil(recipients / RECIPIENTS);
   const perSecond = perRecipientSecond / RECIPIENTS;
   const source = `smtp-source -N -f sender@example.com -t user@example.com -r ${RECIPIENTS}`;
-  if (perSecond <= 0) return (await world.execAsync(['bash', '-c', `${source} -s 20 -m ${count} 127.0.0.1:25`])).code;
+  const run = async (script: string) => {
+    const r = await world.execAsync(['bash', '-c', `date +%s%3N; ${script}`]);
+    if (r.code !== 0) throw new Error(`the submission failed: ${r.stderr}`);
+    return Number(r.stdout.split('\n')[0]);
+  };
+  if (perSecond <= 0) return run(`exec ${source} -s 20 -m ${count} 127.0.0.1:25`);
   const loop = `sent=0; i=0
 while [ "$sent" -lt ${count} ]; do
   i=$((i + 1)); due=$(awk -v i="$i" 'BEGIN { n = int(${perSecond} * i / 10); print (n > ${count} ? ${count} : n) }')
   if [ "$due" -gt "$sent" ]; then ${source} -s 1 -m $((due - sent)) 127.0.0.1:25 & fi
   sent=$due; sleep 0.1
 done; wait`;
-  return (await world.execAsync(['bash', '-c', loop])).code;
+  return run(loop);
+}
+
+/** The burst (`--burst-from queue`): submitted on hold, then released at once; when the release began. */
+async function submitHeld(world: Host, recipients: number): Promise<number> {
+  const restrict = (value: string) => {
+    world.exec(['postconf', '-e', `smtpd_data_restrictions = ${value}`]);
+    world.exec(['postfix', 'reload']);
+  };
+  restrict('check_client_access static:HOLD');
+  await sleep(1000);
+  await submit(world, recipients);
+  const held = Number(world.exec(['bash', '-c', 'find /var/spool/postfix/hold -type f | wc -l']).stdout);
+  if (held !== Math.ceil(recipients / RECIPIENTS)) throw new Error(`${held} messages held, not all of the burst`);
+  restrict('');
+  await sleep(3000);
+  const start = Date.now();
+  world.exec(['bash', '-c', 'postsuper -H ALL && postqueue -f']);
+  return start;
 }
 
 /** Configures Postfix exactly as the AWS procedure does, by hand, with the same credentials. */
@@ -172,17 +202,13 @@ async function scenario(name: string, configure: (w: Host) => void, rateModel: '
     await sleep(1000);
 
     // Burst: everything submitted at once; seconds until the last message arrived (or the timeout).
-    const start = Date.now();
-    await submit(world, BURST);
-    let last = start;
+    const start = await (QUEUED ? submitHeld : submit)(world, BURST);
     const deadline = start + BURST_TIMEOUT * 1000;
-    while (recipients(standin) < BURST && Date.now() < deadline) {
-      const n = recipients(standin);
-      await sleep(50);
-      if (recipients(standin) > n) last = Date.now();
-    }
+    while (recipients(standin) < BURST && Date.now() < deadline) await sleep(50);
+    // The end: the last arrival, by the stand-in's clock (not when this loop looked).
+    const end = recipients(standin) < BURST ? Date.now() : Math.max(...standin.arrivals());
     const burst = {
-      ...snapshot(standin, start, recipients(standin) < BURST ? Date.now() : last, recipients(standin)),
+      ...snapshot(standin, start, end, recipients(standin)),
       // Recipients the stand-in counted in each second from the submission's start (the ramp-up).
       perSecond: standin.arrivals().reduce<number[]>((counts, t) => {
         const second = Math.max(0, Math.floor((t - start) / 1000));
@@ -199,8 +225,7 @@ async function scenario(name: string, configure: (w: Host) => void, rateModel: '
     const before = standin.messages().length;
     const recipients0 = recipients(standin);
     const events0 = { secure: standin.count('secure'), throttled: standin.count('throttled') };
-    const s0 = Date.now();
-    await submit(world, SENT(SUSTAINED_RATE * SUSTAINED_SECONDS), SUSTAINED_RATE);
+    const s0 = await submit(world, SENT(SUSTAINED_RATE * SUSTAINED_SECONDS), SUSTAINED_RATE);
     const s1 = Date.now();
     const delivered = recipients(standin) - recipients0;
     // The rate in steady state, as a sliding window sees it: the quota's number (K) of recipients
@@ -253,7 +278,7 @@ async function main() {
     return;
   }
   console.log(
-    `quota ${QUOTA}/s, RTT ${RTT} ms, ses-relay on port ${SMTP_PORT} ${BOOTED ? 'booted (systemd)' : 'in namespaces'}, burst ${BURST} (timeout ${BURST_TIMEOUT} s), sustained ${SUSTAINED_RATE}/s for ${SUSTAINED_SECONDS} s (recipients; ${RECIPIENTS} a message)`,
+    `quota ${QUOTA}/s, RTT ${RTT} ms, ses-relay on port ${SMTP_PORT} ${BOOTED ? 'booted (systemd)' : 'in namespaces'}, burst ${BURST}${QUEUED ? ' held, then released at once' : ''} (timeout ${BURST_TIMEOUT} s), sustained ${SUSTAINED_RATE}/s for ${SUSTAINED_SECONDS} s (recipients; ${RECIPIENTS} a message)`,
   );
   for (const rateModel of MODELS) {
     for (const [name, configure] of [
