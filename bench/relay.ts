@@ -13,7 +13,7 @@
 // host's Postfix in the e2e world's namespaces (no systemd: each SMTP client spawns its pacer).
 // --burst-from queue: the burst is submitted on hold and released at once, its clock started at the
 // release: the delivery side alone, without the submission (smtp-source, smtpd, cleanup and its
-// fsync) on the same cores.
+// fsync) in the same seconds.
 import { Bootstrap } from '../lib/bootstrap/bootstrap';
 import { SmtpTlsMode, tlsModeOf } from '../lib/smtp/endpoints';
 import { SmtpPassword } from '../lib/smtp/smtp-password';
@@ -77,47 +77,64 @@ interface Host {
 }
 
 /**
+ * Runs `script` in the world between two readings of the clock it shares with the stand-in:
+ * when it began and when it ended (ms), not counting this process's start of it or its wait for
+ * the end. (Kept in a file: a process's output may still be on its way when its exit is seen.)
+ */
+async function timed(world: Host, script: string): Promise<[number, number]> {
+  const file = '/tmp/ses-relay-bench.times';
+  const clock = `date +%s%3N >>${file}`;
+  const r = await world.execAsync(['bash', '-c', `rm -f ${file}; ${clock}; ${script}\ns=$?; ${clock}; exit $s`]);
+  if (r.code !== 0) throw new Error(`${script.split(' ')[0]} failed (${r.code}): ${r.stderr}`);
+  const times = world.exec(['cat', file]).stdout.trim().split('\n').map(Number);
+  if (times.length !== 2 || !times.every((t) => t > 1e12)) throw new Error(`no clock readings around ${script}`);
+  return [times[0], times[1]];
+}
+
+/** Runs a command in the world, or throws what it said. */
+function must(world: Host, cmd: string[]): string {
+  const r = world.exec(cmd);
+  if (r.code !== 0) throw new Error(`${cmd.join(' ')} failed (${r.code}): ${r.stderr}`);
+  return r.stdout;
+}
+
+/**
  * Submits messages to `count` recipients in all (RECIPIENTS each) over SMTP with Postfix's
  * smtp-source (one fork per tenth of a second, not one per message: a loaded machine keeps up
  * with the offer), all at once over 20 sessions, or to `perSecond` recipients a second at most.
- * Returns when the submission began (ms, the shared clock: the stand-in's too), as the submitting
- * shell read it right before smtp-source started, not counting this process's start of it.
+ * Returns when the submission began and ended (timed).
  */
-async function submit(world: Host, recipients: number, perRecipientSecond = 0): Promise<number> {
+async function submit(world: Host, recipients: number, perRecipientSecond = 0): Promise<[number, number]> {
   const count = Math.ceil(recipients / RECIPIENTS);
   const perSecond = perRecipientSecond / RECIPIENTS;
   const source = `smtp-source -N -f sender@example.com -t user@example.com -r ${RECIPIENTS}`;
-  const run = async (script: string) => {
-    const r = await world.execAsync(['bash', '-c', `date +%s%3N; ${script}`]);
-    if (r.code !== 0) throw new Error(`the submission failed: ${r.stderr}`);
-    return Number(r.stdout.split('\n')[0]);
-  };
-  if (perSecond <= 0) return run(`exec ${source} -s 20 -m ${count} 127.0.0.1:25`);
+  if (perSecond <= 0) return timed(world, `${source} -s 20 -m ${count} 127.0.0.1:25`);
   const loop = `sent=0; i=0
 while [ "$sent" -lt ${count} ]; do
   i=$((i + 1)); due=$(awk -v i="$i" 'BEGIN { n = int(${perSecond} * i / 10); print (n > ${count} ? ${count} : n) }')
   if [ "$due" -gt "$sent" ]; then ${source} -s 1 -m $((due - sent)) 127.0.0.1:25 & fi
   sent=$due; sleep 0.1
 done; wait`;
-  return run(loop);
+  return timed(world, loop);
 }
 
-/** The burst (`--burst-from queue`): submitted on hold, then released at once; when the release began. */
-async function submitHeld(world: Host, recipients: number): Promise<number> {
-  const restrict = (value: string) => {
-    world.exec(['postconf', '-e', `smtpd_data_restrictions = ${value}`]);
-    world.exec(['postfix', 'reload']);
-  };
-  restrict('check_client_access static:HOLD');
+/**
+ * The burst (`--burst-from queue`): submitted on hold (all of it, checked), Postfix's setting put
+ * back, then released at once; returns when the release began (timed).
+ */
+async function submitHeld(world: Host, recipients: number): Promise<[number, number]> {
+  const name = 'smtpd_data_restrictions';
+  const own = must(world, ['postconf', '-n', name]).trim();
+  must(world, ['postconf', '-e', `${name} = check_client_access static:HOLD`]);
+  must(world, ['postfix', 'reload']);
   await sleep(1000);
   await submit(world, recipients);
-  const held = Number(world.exec(['bash', '-c', 'find /var/spool/postfix/hold -type f | wc -l']).stdout);
+  const held = Number(must(world, ['bash', '-c', 'find /var/spool/postfix/hold -type f | wc -l']));
   if (held !== Math.ceil(recipients / RECIPIENTS)) throw new Error(`${held} messages held, not all of the burst`);
-  restrict('');
+  must(world, own ? ['postconf', '-e', own] : ['postconf', '-X', name]);
+  must(world, ['postfix', 'reload']);
   await sleep(3000);
-  const start = Date.now();
-  world.exec(['bash', '-c', 'postsuper -H ALL && postqueue -f']);
-  return start;
+  return timed(world, 'postsuper -H ALL && postqueue -f');
 }
 
 /** Configures Postfix exactly as the AWS procedure does, by hand, with the same credentials. */
@@ -202,14 +219,14 @@ async function scenario(name: string, configure: (w: Host) => void, rateModel: '
     await sleep(1000);
 
     // Burst: everything submitted at once; seconds until the last message arrived (or the timeout).
-    const start = await (QUEUED ? submitHeld : submit)(world, BURST);
+    const [start] = await (QUEUED ? submitHeld : submit)(world, BURST);
     const deadline = start + BURST_TIMEOUT * 1000;
     while (recipients(standin) < BURST && Date.now() < deadline) await sleep(50);
     // The end: the last arrival, by the stand-in's clock (not when this loop looked).
     const end = recipients(standin) < BURST ? Date.now() : Math.max(...standin.arrivals());
     const burst = {
       ...snapshot(standin, start, end, recipients(standin)),
-      // Recipients the stand-in counted in each second from the submission's start (the ramp-up).
+      // Recipients the stand-in counted in each second from the start (the ramp-up).
       perSecond: standin.arrivals().reduce<number[]>((counts, t) => {
         const second = Math.max(0, Math.floor((t - start) / 1000));
         while (counts.length <= second) counts.push(0);
@@ -225,8 +242,7 @@ async function scenario(name: string, configure: (w: Host) => void, rateModel: '
     const before = standin.messages().length;
     const recipients0 = recipients(standin);
     const events0 = { secure: standin.count('secure'), throttled: standin.count('throttled') };
-    const s0 = await submit(world, SENT(SUSTAINED_RATE * SUSTAINED_SECONDS), SUSTAINED_RATE);
-    const s1 = Date.now();
+    const [s0, s1] = await submit(world, SENT(SUSTAINED_RATE * SUSTAINED_SECONDS), SUSTAINED_RATE);
     const delivered = recipients(standin) - recipients0;
     // The rate in steady state, as a sliding window sees it: the quota's number (K) of recipients
     // over the mean time from each recipient counted during the offer to the K-th before it (1 s
