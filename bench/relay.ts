@@ -71,7 +71,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 interface Host {
   startStandin(creds: WorldCredentials, opts: StandinOptions): Promise<Standin>;
   startDelayProxy(listen: number, target: number, delayMs: number): Promise<Standin>;
-  exec(cmd: string[]): RunResult;
+  exec(cmd: string[], opts?: { check?: boolean }): RunResult;
   execAsync(cmd: string[]): Promise<RunResult>;
   destroy(): void | Promise<void>;
 }
@@ -90,13 +90,6 @@ async function timed(world: Host, what: string, script: string): Promise<[number
   if (r.code !== 0) throw new Error(`${what} failed (${r.code}): ${r.stderr}`);
   if (times.length !== 2 || !times.every((t) => t > 1e12)) throw new Error(`no clock readings around ${what}`);
   return [times[0], times[1]];
-}
-
-/** Runs a command in the world, or throws what it said. */
-function must(world: Host, cmd: string[]): string {
-  const r = world.exec(cmd);
-  if (r.code !== 0) throw new Error(`${cmd.join(' ')} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
 }
 
 /**
@@ -127,15 +120,17 @@ done; ok=0; for p in "\${pids[@]}"; do wait "$p" || ok=1; done; [ "$sent" -eq ${
  */
 async function submitHeld(world: Host, recipients: number): Promise<[number, number]> {
   const name = 'smtpd_data_restrictions';
-  const own = must(world, ['postconf', '-n', name]).trim();
-  must(world, ['postconf', '-e', `${name} = check_client_access static:HOLD`]);
-  must(world, ['postfix', 'reload']);
+  const own = world.exec(['postconf', '-n', name], { check: true }).stdout.trim();
+  world.exec(['postconf', '-e', `${name} = check_client_access static:HOLD`], { check: true });
+  world.exec(['postfix', 'reload'], { check: true });
   await sleep(1000);
   await submit(world, recipients);
-  const held = Number(must(world, ['bash', '-c', 'find /var/spool/postfix/hold -type f | wc -l']));
+  const held = Number(
+    world.exec(['bash', '-c', 'find /var/spool/postfix/hold -type f | wc -l'], { check: true }).stdout,
+  );
   if (held !== Math.ceil(recipients / RECIPIENTS)) throw new Error(`${held} messages held, not all of the burst`);
-  must(world, own ? ['postconf', '-e', own] : ['postconf', '-X', name]);
-  must(world, ['postfix', 'reload']);
+  world.exec(own ? ['postconf', '-e', own] : ['postconf', '-X', name], { check: true });
+  world.exec(['postfix', 'reload'], { check: true });
   await sleep(3000);
   return timed(world, 'the release', 'postsuper -H ALL && postqueue -f');
 }

@@ -18,6 +18,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  checked,
   holdNamespaces,
   killMountNamespace,
   makeWorldTls,
@@ -107,9 +108,10 @@ export class BareWorld {
    * Runs a command as root in the bare system, with only the given environment: in its root
    * (chroot), or, once it booted, in the booted system (all of its namespaces and its root).
    */
-  exec(cmd: string[], opts: { input?: string; env?: string[] } = {}): RunResult {
+  exec(cmd: string[], opts: { input?: string; env?: string[]; check?: boolean } = {}): RunResult {
     const [enter, run] = this.inSystem(cmd, opts.env);
-    return this.nsenter(run, opts, enter);
+    const result = this.nsenter(run, opts, enter);
+    return opts.check ? checked(cmd, result) : result;
   }
 
   /** As exec, without blocking the event loop (the stand-ins' events keep flowing meanwhile). */

@@ -228,6 +228,12 @@ export async function startDelayProxyIn(
   return proxy;
 }
 
+/** RESULT of CMD, or, when it failed, the error that says what it said (exec's `check`). */
+export function checked(cmd: string[], result: RunResult): RunResult {
+  if (result.code !== 0) throw new Error(`${cmd.join(' ')} failed (${result.code}): ${result.stderr}${result.stdout}`);
+  return result;
+}
+
 /** Runs `nsenter ENTER CMD` and waits for it (at most `timeout` ms). */
 export function nsenterSync(
   enter: string[],
@@ -292,10 +298,7 @@ export class World {
   /** Runs a command inside the world. */
   exec(cmd: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; check?: boolean } = {}): RunResult {
     const result = nsenterSync(['-t', String(this.pid), '-m', '-n', '-u', '--'], cmd, { ...opts, timeout: 120000 });
-    if (opts.check && result.code !== 0) {
-      throw new Error(`${cmd.join(' ')} failed (${result.code}): ${result.stderr}${result.stdout}`);
-    }
-    return result;
+    return opts.check ? checked(cmd, result) : result;
   }
 
   /** Runs a TypeScript fixture inside the world; its JSON-line events are collected. */
